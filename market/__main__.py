@@ -1,0 +1,173 @@
+"""The headless CLI: ``python -m market watch …`` prints the store as JSON lines.
+
+    python -m market watch --exchange binance --symbols BTCUSDT --seconds 20 --interval 1 [--depth 20]
+
+One JSON object per symbol every ``--interval`` seconds and a last one on exit. Exit status 0
+after ``--seconds``, 2 on bad arguments or settings (one line on stderr naming the problem).
+Simulated data says ``"source": "simulated"`` on every line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import orjson
+
+from market.errors import InvalidSymbol, SettingsError
+from market.settings import EXCHANGES, Settings, parse_symbols
+from market.store import MarketView, StoreSnapshot
+from market.events import FeedStatus
+from market.metrics import imbalance, top_of_book
+from market.store import MarketStore
+from market.worker import Worker
+
+PROG = "python -m market"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")  # one line, no usage dump
+
+
+def _positive(kind: type[float] | type[int], name: str, upper: float) -> Any:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not (0 < value <= upper) or (isinstance(value, float) and math.isnan(value)):
+            raise argparse.ArgumentTypeError(f"{name} must be > 0 and <= {upper:g}, got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Live market monitor, headless.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    watch = commands.add_parser("watch", help="print the store as JSON lines")
+    watch.add_argument("--exchange", choices=EXCHANGES, help="default: MARKET_EXCHANGE or binance")
+    watch.add_argument("--symbols", help="comma-separated, e.g. BTCUSDT,ETHUSDT (default: MARKET_SYMBOLS)")
+    watch.add_argument("--seconds", type=_positive(float, "--seconds", 7 * 86_400), default=20.0)
+    watch.add_argument("--interval", type=_positive(float, "--interval", 3_600), default=1.0)
+    watch.add_argument("--depth", type=_positive(int, "--depth", 1000), default=20)
+    watch.add_argument("--verbose", action="store_true", help="log connection events to stderr")
+    return parser
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def market_line(view: MarketView, status: FeedStatus | None, depth: int, now: float) -> dict[str, Any]:
+    """One JSON-ready line for one market (the public schema of DESIGN.md)."""
+    bids, asks = (view.bids, view.asks) if view.synced else ((), ())
+    tob = top_of_book(bids, asks)
+    last = view.last_trade
+    return {
+        "t": round(now, 3),
+        "exchange": view.exchange,
+        "symbol": view.symbol,
+        "source": view.source,
+        "status": {
+            "state": status.state if status else "connecting",
+            "detail": (status.detail if status else "") + ("" if view.synced else f" [{view.symbol}: {view.detail}]"),
+            "reconnects": status.reconnects if status else 0,
+            "resyncs": status.resyncs if status else 0,
+            "messages": status.messages if status else 0,
+            "bad_messages": status.bad_messages if status else 0,
+            "last_message_age_s": _num(round(status.last_message_age_s, 3)) if status and status.last_message_age_s is not None else None,
+            "msg_rate": status.msg_rate if status else 0.0,
+        },
+        "best_bid": tob.best_bid,
+        "best_ask": tob.best_ask,
+        "mid": tob.mid,
+        "spread": tob.spread,
+        "imbalance": imbalance(bids, asks),
+        "bids": [[p, q] for p, q in bids[:depth]],
+        "asks": [[p, q] for p, q in asks[:depth]],
+        "trades": view.trades_seen,
+        "last_trade": None
+        if last is None
+        else {"price": last.price, "qty": last.qty, "side": last.side, "ts": last.ts_ms},
+    }
+
+
+def snapshot_lines(snap: StoreSnapshot, exchange: str, symbols: Sequence[str], depth: int) -> list[bytes]:
+    status = snap.statuses.get(exchange)
+    lines = []
+    for symbol in symbols:
+        view = snap.markets.get((exchange, symbol))
+        if view is None:
+            continue
+        lines.append(orjson.dumps(market_line(view, status, depth, snap.taken_at)))
+    return lines
+
+
+def watch(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+        exchange = args.exchange or settings.exchange
+        symbols = parse_symbols(args.symbols) if args.symbols else settings.symbols
+        worker = Worker(
+            Settings(**{**_fields(settings), "exchange": exchange, "symbols": symbols}),
+            MarketStore(depth=max(args.depth, 20)),
+        )
+    except (SettingsError, InvalidSymbol) as exc:
+        print(f"{PROG} watch: error: {exc}", file=sys.stderr)
+        return 2
+    symbols = worker.settings.symbols
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    out = sys.stdout.buffer
+    deadline = time.monotonic() + args.seconds
+    worker.start()
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or stop.wait(min(args.interval, remaining)):
+                break
+            if deadline - time.monotonic() <= 0:
+                break
+            _emit(out, worker, exchange, symbols, args.depth)
+        _emit(out, worker, exchange, symbols, args.depth)  # the last line: the feed as it ends
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+    return 0
+
+
+def _emit(out: Any, worker: Worker, exchange: str, symbols: Sequence[str], depth: int) -> None:
+    snap = worker.store.snapshot(series=False, max_trades=1)
+    for line in snapshot_lines(snap, exchange, symbols, depth):
+        out.write(line + b"\n")
+    out.flush()
+
+
+def _fields(settings: Settings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "watch":
+        return watch(args)
+    return 2  # pragma: no cover - argparse requires a command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""A local limit order book with exact semantics.
+
+Quantities are absolute: a level's quantity replaces the old one, 0 removes the level, and
+removing an absent level is normal (exchanges send it). Each side is a dict price → qty plus a
+sorted list of its prices (ascending), so best prices are O(1) and ``top(n)`` is a slice; an
+insert or removal is a bisect plus a memmove, cheap for the few thousand levels a book holds.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+
+from market.errors import CrossedBook
+from market.events import Level, Levels
+
+
+class OrderBook:
+    __slots__ = ("symbol", "update_id", "_bids", "_asks", "_bid_prices", "_ask_prices")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.update_id = 0
+        self._bids: dict[float, float] = {}
+        self._asks: dict[float, float] = {}
+        self._bid_prices: list[float] = []  # ascending: best bid is the last
+        self._ask_prices: list[float] = []  # ascending: best ask is the first
+
+    def __len__(self) -> int:
+        return len(self._bids) + len(self._asks)
+
+    def clear(self) -> None:
+        self.update_id = 0
+        self._bids.clear()
+        self._asks.clear()
+        self._bid_prices.clear()
+        self._ask_prices.clear()
+
+    def replace(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int = 0) -> None:
+        """Replace the whole book with an image (levels with quantity 0 are skipped)."""
+        self._bids = {p: q for p, q in bids if q > 0}
+        self._asks = {p: q for p, q in asks if q > 0}
+        self._bid_prices = sorted(self._bids)
+        self._ask_prices = sorted(self._asks)
+        self.update_id = update_id
+
+    def apply(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int | None = None) -> None:
+        """Apply changed levels (absolute quantities; 0 removes)."""
+        _apply_side(self._bids, self._bid_prices, bids)
+        _apply_side(self._asks, self._ask_prices, asks)
+        if update_id is not None:
+            self.update_id = update_id
+
+    def best_bid(self) -> Level | None:
+        if not self._bid_prices:
+            return None
+        price = self._bid_prices[-1]
+        return price, self._bids[price]
+
+    def best_ask(self) -> Level | None:
+        if not self._ask_prices:
+            return None
+        price = self._ask_prices[0]
+        return price, self._asks[price]
+
+    def top(self, n: int) -> tuple[Levels, Levels]:
+        """The best ``n`` levels a side: bids high→low, asks low→high."""
+        bids = self._bids
+        asks = self._asks
+        bid_prices = self._bid_prices[-n:] if n > 0 else []
+        return (
+            tuple([(p, bids[p]) for p in reversed(bid_prices)]),
+            tuple([(p, asks[p]) for p in self._ask_prices[:n]]) if n > 0 else (),
+        )
+
+    def is_crossed(self) -> bool:
+        return bool(self._bid_prices and self._ask_prices and self._bid_prices[-1] >= self._ask_prices[0])
+
+    def check_crossed(self) -> None:
+        """Raise ``CrossedBook`` when best bid >= best ask."""
+        if self.is_crossed():
+            raise CrossedBook(
+                self.symbol,
+                f"crossed book: best bid {self._bid_prices[-1]} >= best ask {self._ask_prices[0]}",
+            )
+
+    def levels(self) -> tuple[dict[float, float], dict[float, float]]:
+        """Copies of both sides as dicts (for tests and comparisons)."""
+        return dict(self._bids), dict(self._asks)
+
+
+def _apply_side(book: dict[float, float], prices: list[float], levels: Iterable[Level]) -> None:
+    for price, qty in levels:
+        if qty > 0:
+            if price not in book:
+                # insort, inlined: the hot path of every book update
+                prices.insert(bisect_left(prices, price), price)
+            book[price] = qty
+        elif price in book:
+            del book[price]
+            del prices[bisect_left(prices, price)]

@@ -1,0 +1,123 @@
+"""Normalized events: what every feed adapter produces and the pipeline consumes.
+
+All are frozen, slotted dataclasses. Prices and sizes are floats converted once, in the
+parser; a level is ``(price, qty)`` with an absolute quantity (0 removes the level).
+Times: ``ts_ms`` is the exchange's own timestamp in ms (or None), ``received_at`` the local
+receive time in seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+Level = tuple[float, float]
+Levels = tuple[Level, ...]
+Side = Literal["buy", "sell"]
+FeedState = Literal["connecting", "live", "reconnecting", "blocked", "simulated", "stopped"]
+Source = Literal["live", "simulated", "replay"]
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    """A whole book image: replaces the local book."""
+
+    exchange: str
+    symbol: str
+    bids: Levels
+    asks: Levels
+    update_id: int
+    ts_ms: int | None = None
+    received_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class BookDelta:
+    """Changed levels with absolute quantities, covering update ids ``first_id..last_id``.
+
+    ``prev_id`` is the id the previous delta must have ended on, where the exchange says so
+    (Bybit's ``u`` chain); None where continuity is checked by ``first_id`` (Binance).
+    """
+
+    exchange: str
+    symbol: str
+    bids: Levels
+    asks: Levels
+    first_id: int
+    last_id: int
+    prev_id: int | None = None
+    ts_ms: int | None = None
+    received_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One trade. ``side`` is the taker's side: "buy" means buyer-initiated."""
+
+    exchange: str
+    symbol: str
+    price: float
+    qty: float
+    side: Side
+    ts_ms: int
+    trade_id: str = ""
+    received_at: float = 0.0
+    backfill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    """24 h statistics for one market; None where the exchange did not say."""
+
+    exchange: str
+    symbol: str
+    last: float | None = None
+    change_pct: float | None = None
+    volume: float | None = None
+    quote_volume: float | None = None
+    high: float | None = None
+    low: float | None = None
+    bid: float | None = None
+    ask: float | None = None
+    ts_ms: int | None = None
+    received_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerNotice:
+    """The exchange announced something about the connection itself.
+
+    ``kind`` is "shutdown" for Binance's ``serverShutdown`` (reconnect now).
+    """
+
+    exchange: str
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """The health of one exchange connection, as shown on the page and in the CLI."""
+
+    exchange: str
+    state: FeedState = "connecting"
+    detail: str = ""
+    source: Source = "live"
+    reconnects: int = 0
+    resyncs: int = 0
+    messages: int = 0
+    bad_messages: int = 0
+    last_message_age_s: float | None = None
+    msg_rate: float = 0.0
+    next_retry_in_s: float | None = None
+    stale_after_s: float = 30.0
+    symbols: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def stale(self) -> bool:
+        """True when no message has arrived for longer than the watchdog limit."""
+        age = self.last_message_age_s
+        return self.state in ("live", "simulated") and age is not None and age > self.stale_after_s
+
+
+Event = Union[BookSnapshot, BookDelta, Trade, Ticker, ServerNotice]

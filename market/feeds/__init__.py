@@ -1,0 +1,1 @@
+"""Per-exchange adapters, sans-I/O: URLs, subscribe frames, and ``parse(raw, received_at)``."""

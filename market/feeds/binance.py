@@ -1,0 +1,131 @@
+"""Binance spot: one combined-stream connection, diff depth + trades, REST snapshots.
+
+    WS    {BINANCE_WS_URL}/stream?streams=btcusdt@depth@100ms/btcusdt@trade/…
+    REST  {BINANCE_REST_URL}/api/v3/depth?symbol=BTCUSDT&limit=1000
+    symbols: upper case in REST and payloads, lower case in stream names; [A-Z0-9]{2,20}
+    limits: a connection lives at most 24 h; the server pings every 20 s (pong within 60 s);
+            1024 streams per connection; a ``serverShutdown`` event means "reconnect now"
+
+The book procedure lives in ``market.sync.BinanceSync``; this module only parses.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import orjson
+
+from market.errors import BadMessage, InvalidSymbol
+from market.events import BookDelta, BookSnapshot, Event, Levels, ServerNotice, Trade
+
+EXCHANGE = "binance"
+DEPTH_STREAM = "depth@100ms"
+TRADE_STREAM = "trade"
+SNAPSHOT_LIMIT = 1000
+MAX_CONNECTION_AGE_S = 23 * 3600 + 50 * 60  # reconnect ourselves 10 min before the 24 h cut
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+def venue_symbol(symbol: str) -> str:
+    """``btc-usdt`` → ``BTCUSDT``; raises ``InvalidSymbol`` for what Binance cannot list."""
+    s = symbol.strip().upper().replace("-", "")
+    if not SYMBOL_RE.match(s):
+        raise InvalidSymbol(f"{symbol!r}: not a Binance spot symbol (2-20 letters or digits)")
+    return s
+
+
+def stream_url(base: str, symbols: tuple[str, ...]) -> str:
+    streams = "/".join(
+        f"{s.lower()}@{kind}" for s in symbols for kind in (DEPTH_STREAM, TRADE_STREAM)
+    )
+    return f"{base.rstrip('/')}/stream?streams={streams}"
+
+
+def snapshot_url(base: str, symbol: str, limit: int = SNAPSHOT_LIMIT) -> str:
+    return f"{base.rstrip('/')}/api/v3/depth?{urlencode({'symbol': symbol, 'limit': limit})}"
+
+
+def _levels(raw: list[list[str]]) -> Levels:
+    return tuple([(float(p), float(q)) for p, q, *_ in raw])
+
+
+def parse(raw: str | bytes, received_at: float) -> list[Event]:
+    """Parse one frame of the combined stream (or a bare payload) into events.
+
+    Diff depth (trimmed)::
+
+        {"stream":"nknusdt@depth@100ms","data":{"e":"depthUpdate","E":1633998512568,
+         "s":"NKNUSDT","U":499869753,"u":499869754,"b":[["0.35170000","4265.00000000"]],
+         "a":[["0.35290000","10968.00000000"]]}}
+
+    Trade (``m`` true: the buyer was the maker, so the taker sold)::
+
+        {"stream":"btcusdt@trade","data":{"e":"trade","E":1672515782136,"s":"BTCUSDT",
+         "t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}}
+
+    Raises ``BadMessage`` for anything that is not one of these (subscription replies and
+    unknown event types give no events).
+    """
+    try:
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadMessage(f"not JSON: {exc}") from None
+    if not isinstance(msg, dict):
+        raise BadMessage(f"expected a JSON object, got {type(msg).__name__}")
+    data = msg.get("data", msg)
+    if not isinstance(data, dict):
+        raise BadMessage("'data' is not an object")
+    kind = data.get("e")
+    try:
+        if kind == "depthUpdate":
+            return [
+                BookDelta(
+                    exchange=EXCHANGE,
+                    symbol=data["s"],
+                    bids=_levels(data["b"]),
+                    asks=_levels(data["a"]),
+                    first_id=int(data["U"]),
+                    last_id=int(data["u"]),
+                    ts_ms=data.get("E"),
+                    received_at=received_at,
+                )
+            ]
+        if kind == "trade":
+            return [
+                Trade(
+                    exchange=EXCHANGE,
+                    symbol=data["s"],
+                    price=float(data["p"]),
+                    qty=float(data["q"]),
+                    side="sell" if data["m"] else "buy",
+                    ts_ms=int(data["T"]),
+                    trade_id=str(data["t"]),
+                    received_at=received_at,
+                )
+            ]
+        if kind == "serverShutdown":
+            return [ServerNotice(EXCHANGE, "shutdown", "serverShutdown event")]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadMessage(f"malformed {kind} event: {exc!r}") from None
+    if kind is None and ("result" in msg or "id" in msg):
+        return []  # a reply to a request of ours
+    if kind is None:
+        raise BadMessage(f"unknown frame: {str(raw)[:80]!r}")
+    return []  # an event type we do not use
+
+
+def parse_snapshot(raw: str | bytes, symbol: str, received_at: float) -> BookSnapshot:
+    """Parse ``GET /api/v3/depth``: ``{"lastUpdateId":…, "bids":[[p,q],…], "asks":[…]}``."""
+    try:
+        msg = orjson.loads(raw)
+        return BookSnapshot(
+            exchange=EXCHANGE,
+            symbol=symbol,
+            bids=_levels(msg["bids"]),
+            asks=_levels(msg["asks"]),
+            update_id=int(msg["lastUpdateId"]),
+            received_at=received_at,
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise BadMessage(f"malformed depth snapshot for {symbol}: {exc!r}") from None

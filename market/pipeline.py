@@ -1,0 +1,116 @@
+"""The wiring from events to the store: sync each symbol's book, publish views and trades.
+
+Pure of I/O: a ``Pipeline`` is fed lists of events (from a socket, a recording or the
+simulator) and calls ``on_resync(symbol, reason)`` when a symbol's book must be rebuilt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Union
+
+from market.book import OrderBook
+from market.errors import BookError
+from market.events import BookDelta, BookSnapshot, Event, Source, Ticker, Trade
+from market.store import MarketStore
+from market.sync import BinanceSync, SequencedSync
+
+log = logging.getLogger(__name__)
+
+Sync = Union[BinanceSync, SequencedSync]
+SyncFactory = Callable[[OrderBook], Sync]
+
+
+class Pipeline:
+    """Books for one connection's symbols, kept exact, published under ``exchange``."""
+
+    def __init__(
+        self,
+        store: MarketStore,
+        exchange: str,
+        symbols: Iterable[str],
+        sync_factory: SyncFactory,
+        *,
+        source: Source = "live",
+        on_resync: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.exchange = exchange
+        self.source: Source = source
+        self.sync_factory = sync_factory
+        self.on_resync = on_resync or (lambda symbol, reason: None)
+        self.depth = store.depth
+        self.syncs: dict[str, Sync] = {}
+        self.resyncs = 0
+        for symbol in symbols:
+            self.add_symbol(symbol)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(self.syncs)
+
+    def add_symbol(self, symbol: str, detail: str = "waiting for the first book") -> None:
+        if symbol not in self.syncs:
+            self.syncs[symbol] = self.sync_factory(OrderBook(symbol))
+            self.store.reset_market(self.exchange, symbol, self.source, detail)
+
+    def remove_symbol(self, symbol: str) -> None:
+        if self.syncs.pop(symbol, None) is not None:
+            self.store.remove_market(self.exchange, symbol)
+
+    def reset_all(self, detail: str) -> None:
+        """After a reconnect: every book is rebuilt from scratch."""
+        for symbol, sync in self.syncs.items():
+            sync.reset()
+            self.store.mark_unsynced(self.exchange, symbol, detail, resync=False)
+
+    def handle(self, events: Iterable[Event]) -> None:
+        trades: dict[str, list[Trade]] = {}
+        for event in events:
+            kind = type(event)
+            if kind is BookDelta:
+                self._book(event, False)  # type: ignore[arg-type]
+            elif kind is Trade:
+                if event.symbol in self.syncs:  # type: ignore[union-attr]
+                    trades.setdefault(event.symbol, []).append(event)  # type: ignore[arg-type, union-attr]
+            elif kind is BookSnapshot:
+                self._book(event, True)  # type: ignore[arg-type]
+            elif kind is Ticker:
+                pass  # the market overview (a later issue) reads tickers
+        for symbol, batch in trades.items():
+            self.store.add_trades(self.exchange, symbol, batch)
+
+    def _book(self, event: BookDelta | BookSnapshot, snapshot: bool) -> None:
+        symbol = event.symbol
+        sync = self.syncs.get(symbol)
+        if sync is None:
+            return  # a symbol we do not watch (any more)
+        try:
+            if snapshot:
+                changed = sync.on_snapshot(event)  # type: ignore[arg-type]
+                if not changed:
+                    self.on_resync(symbol, "snapshot older than the buffered updates")
+                    return
+            else:
+                changed = sync.on_delta(event)  # type: ignore[arg-type]
+        except BookError as exc:
+            self.resync(symbol, str(exc))
+            return
+        if changed:
+            bids, asks = sync.book.top(self.depth)
+            self.store.update_book(
+                self.exchange, symbol, bids, asks, sync.book.update_id, event.received_at
+            )
+
+    def resync(self, symbol: str, reason: str) -> None:
+        """Mark one symbol unsynced (its book is discarded) and ask for it to be rebuilt."""
+        sync = self.syncs.get(symbol)
+        if sync is None:
+            return
+        if sync.synced:
+            sync.reset()
+        self.resyncs += 1
+        log.info("%s %s: resync (%s)", self.exchange, symbol, reason)
+        self.store.mark_unsynced(self.exchange, symbol, f"resyncing: {reason}")
+        self.on_resync(symbol, reason)

@@ -1,0 +1,173 @@
+"""Settings: one frozen object built once from the environment (and an optional ``.env``).
+
+Every knob has a named default; a bad value raises ``SettingsError`` naming the variable, so
+the app and the CLI fail at start with a message instead of misbehaving later.
+The real environment wins over ``.env``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from market.errors import InvalidSymbol, SettingsError
+
+EXCHANGES = ("binance", "bybit", "hyperliquid", "mock")
+FALLBACKS = ("mock", "none")
+
+DEFAULT_EXCHANGE = "binance"
+DEFAULT_SYMBOLS = ("BTCUSDT",)
+DEFAULT_FALLBACK = "mock"
+DEFAULT_BINANCE_WS_URL = "wss://stream.binance.com:9443"
+DEFAULT_BINANCE_REST_URL = "https://api.binance.com"
+DEFAULT_BYBIT_WS_URL = "wss://stream.bybit.com/v5/public/spot"
+DEFAULT_HYPERLIQUID_WS_URL = "wss://api.hyperliquid.xyz/ws"
+DEFAULT_CONNECTION_TIMEOUT_SECONDS = 10.0
+DEFAULT_STALE_AFTER_SECONDS = 30.0
+MAX_SYMBOLS = 200
+
+SYMBOL_RE = re.compile(r"^[A-Za-z0-9\-]+$")
+MAX_SYMBOL_LEN = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    exchange: str = DEFAULT_EXCHANGE
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    fallback: str = DEFAULT_FALLBACK
+    binance_ws_url: str = DEFAULT_BINANCE_WS_URL
+    binance_rest_url: str = DEFAULT_BINANCE_REST_URL
+    bybit_ws_url: str = DEFAULT_BYBIT_WS_URL
+    hyperliquid_ws_url: str = DEFAULT_HYPERLIQUID_WS_URL
+    connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT_SECONDS
+    stale_after: float = DEFAULT_STALE_AFTER_SECONDS
+    mock_seed: int | None = None
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+    ) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``) over ``env_file``."""
+        env: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            env.update(read_env_file(Path(env_file)))
+        env.update(os.environ if environ is None else environ)
+
+        def get(name: str, default: str) -> str:
+            value = env.get(name, "").strip()
+            return value if value else default
+
+        return cls(
+            exchange=parse_choice("MARKET_EXCHANGE", get("MARKET_EXCHANGE", DEFAULT_EXCHANGE), EXCHANGES),
+            symbols=parse_symbols_setting(get("MARKET_SYMBOLS", ",".join(DEFAULT_SYMBOLS))),
+            fallback=parse_choice("MARKET_FALLBACK", get("MARKET_FALLBACK", DEFAULT_FALLBACK), FALLBACKS),
+            binance_ws_url=parse_url("BINANCE_WS_URL", get("BINANCE_WS_URL", DEFAULT_BINANCE_WS_URL), ("ws", "wss")),
+            binance_rest_url=parse_url(
+                "BINANCE_REST_URL", get("BINANCE_REST_URL", DEFAULT_BINANCE_REST_URL), ("http", "https")
+            ),
+            bybit_ws_url=parse_url("BYBIT_WS_URL", get("BYBIT_WS_URL", DEFAULT_BYBIT_WS_URL), ("ws", "wss")),
+            hyperliquid_ws_url=parse_url(
+                "HYPERLIQUID_WS_URL", get("HYPERLIQUID_WS_URL", DEFAULT_HYPERLIQUID_WS_URL), ("ws", "wss")
+            ),
+            connection_timeout=parse_seconds(
+                "CONNECTION_TIMEOUT_SECONDS",
+                get("CONNECTION_TIMEOUT_SECONDS", str(DEFAULT_CONNECTION_TIMEOUT_SECONDS)),
+            ),
+            stale_after=parse_seconds(
+                "STALE_AFTER_SECONDS", get("STALE_AFTER_SECONDS", str(DEFAULT_STALE_AFTER_SECONDS))
+            ),
+            mock_seed=parse_seed(env.get("MOCK_SEED", "").strip()),
+        )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read ``KEY=VALUE`` lines; blank lines and ``#`` comments are skipped, quotes stripped."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = re.split(r"\s+#", value, maxsplit=1)[0]  # an inline comment
+        values[key.strip()] = value
+    return values
+
+
+def parse_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    lowered = value.strip().lower()
+    if lowered not in choices:
+        raise SettingsError(f"{name}={value!r}: must be one of {', '.join(choices)}")
+    return lowered
+
+
+def parse_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise SettingsError(f"{name}={value!r}: must be a {'/'.join(schemes)}:// URL with a host")
+    return value.rstrip("/")
+
+
+def parse_seconds(name: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r}: must be a number of seconds") from None
+    if not 0 < seconds <= 86_400:
+        raise SettingsError(f"{name}={value!r}: must be > 0 and <= 86400 seconds")
+    return seconds
+
+
+def parse_seed(value: str) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"MOCK_SEED={value!r}: must be an integer") from None
+
+
+def validate_symbol(raw: str) -> str:
+    """One symbol, normalized to upper case; raises ``InvalidSymbol`` naming the problem."""
+    symbol = raw.strip()
+    if not symbol:
+        raise InvalidSymbol("empty symbol")
+    if len(symbol) > MAX_SYMBOL_LEN:
+        raise InvalidSymbol(f"{symbol[:MAX_SYMBOL_LEN]}…: longer than {MAX_SYMBOL_LEN} characters")
+    if not SYMBOL_RE.match(symbol):
+        raise InvalidSymbol(f"{symbol!r}: only letters, digits and '-' are allowed")
+    return symbol.upper()
+
+
+def parse_symbols(text: str) -> tuple[str, ...]:
+    """Comma (or space) separated symbols: validated, upper-cased, duplicates dropped."""
+    symbols: list[str] = []
+    for part in re.split(r"[,\s]+", text.strip()):
+        if not part:
+            continue
+        symbol = validate_symbol(part)
+        if symbol not in symbols:
+            symbols.append(symbol)
+    if not symbols:
+        raise InvalidSymbol("no symbols given")
+    if len(symbols) > MAX_SYMBOLS:
+        raise InvalidSymbol(f"{len(symbols)} symbols: at most {MAX_SYMBOLS} at once")
+    return tuple(symbols)
+
+
+def parse_symbols_setting(text: str) -> tuple[str, ...]:
+    try:
+        return parse_symbols(text)
+    except InvalidSymbol as exc:
+        raise SettingsError(f"MARKET_SYMBOLS={text!r}: {exc}") from exc

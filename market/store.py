@@ -1,0 +1,260 @@
+"""MarketStore: the only shared mutable state between the worker thread and the readers.
+
+The worker thread writes (books, trades, statuses); Streamlit sessions and the CLI read with
+``snapshot()``, which copies under the lock and returns immutable values. Every container is a
+bounded deque or a small dict keyed by market, so memory is bounded whatever the uptime.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from market.events import FeedStatus, Levels, Source, Trade
+from market.metrics import imbalance, top_of_book
+
+MarketKey = tuple[str, str]  # (exchange, symbol)
+
+IMBALANCE_DEPTHS = (1, 3, 5, 10, 20)
+# Column order of a series row; the page turns rows into numpy columns by these indexes.
+SERIES_COLUMNS = ("t", "best_bid", "best_ask", "mid", "spread", "spread_bps") + tuple(
+    f"imbalance_{n}" for n in IMBALANCE_DEPTHS
+)
+SeriesRow = tuple[float, ...]
+
+DEFAULT_SERIES_POINTS = 20_000  # at 10 points/s: the last ~33 minutes
+DEFAULT_TRADES_KEPT = 1_000
+DEFAULT_BOOK_DEPTH = 20
+DEFAULT_SERIES_INTERVAL = 0.1  # at most one series point per market per 100 ms
+NAN = math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """An immutable copy of one market, as of the snapshot."""
+
+    exchange: str
+    symbol: str
+    source: Source
+    bids: Levels  # best first
+    asks: Levels  # best first
+    update_id: int
+    updated_at: float | None  # time of the last book update (s since epoch)
+    synced: bool
+    detail: str  # why the book is not synced, or ""
+    book_updates: int
+    series: tuple[SeriesRow, ...]
+    trades: tuple[Trade, ...]  # oldest first
+    trades_seen: int
+    resyncs: int
+
+    @property
+    def last_trade(self) -> Trade | None:
+        return self.trades[-1] if self.trades else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSnapshot:
+    taken_at: float
+    version: int
+    markets: Mapping[MarketKey, MarketView]
+    statuses: Mapping[str, FeedStatus]
+
+
+@dataclass(slots=True)
+class _Market:
+    exchange: str
+    symbol: str
+    series: deque[SeriesRow]
+    trades: deque[Trade]
+    source: Source = "live"
+    bids: Levels = ()
+    asks: Levels = ()
+    update_id: int = 0
+    updated_at: float | None = None
+    synced: bool = False
+    detail: str = "waiting for the first book"
+    book_updates: int = 0
+    trades_seen: int = 0
+    resyncs: int = 0
+    last_point_at: float = field(default=-math.inf)
+
+
+class MarketStore:
+    def __init__(
+        self,
+        *,
+        series_points: int = DEFAULT_SERIES_POINTS,
+        trades_kept: int = DEFAULT_TRADES_KEPT,
+        depth: int = DEFAULT_BOOK_DEPTH,
+        series_interval: float = DEFAULT_SERIES_INTERVAL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.depth = max(depth, max(IMBALANCE_DEPTHS))
+        self._series_points = series_points
+        self._trades_kept = trades_kept
+        self._series_interval = series_interval
+        self._clock = clock
+        # Guards _markets, _statuses, _last_message_at and _version; nothing else.
+        # Held only to copy or append: never while computing, never around I/O.
+        self._lock = threading.Lock()
+        self._markets: dict[MarketKey, _Market] = {}
+        self._statuses: dict[str, FeedStatus] = {}
+        self._last_message_at: dict[str, float] = {}
+        self._version = 0
+
+    # -- writer side (the worker thread) ------------------------------------------------------
+
+    def _market(self, exchange: str, symbol: str) -> _Market:
+        key = (exchange, symbol)
+        market = self._markets.get(key)
+        if market is None:
+            market = _Market(
+                exchange, symbol, deque(maxlen=self._series_points), deque(maxlen=self._trades_kept)
+            )
+            self._markets[key] = market
+        return market
+
+    def update_book(
+        self, exchange: str, symbol: str, bids: Levels, asks: Levels, update_id: int, at: float
+    ) -> None:
+        """Publish a synced book's top levels (best first) and append a series point."""
+        tob = top_of_book(bids, asks)
+        with self._lock:
+            m = self._market(exchange, symbol)
+            m.bids = bids
+            m.asks = asks
+            m.update_id = update_id
+            m.updated_at = at
+            m.synced = True
+            m.detail = ""
+            m.book_updates += 1
+            self._version += 1
+            if at - m.last_point_at < self._series_interval:
+                return
+            m.last_point_at = at
+        # computed outside the lock; appended under it (the deque is shared with readers)
+        row = (
+            at,
+            _num(tob.best_bid),
+            _num(tob.best_ask),
+            _num(tob.mid),
+            _num(tob.spread),
+            _num(tob.spread_bps),
+            *(_num(imbalance(bids, asks, n)) for n in IMBALANCE_DEPTHS),
+        )
+        with self._lock:
+            m.series.append(row)
+
+    def add_trades(self, exchange: str, symbol: str, trades: Iterable[Trade]) -> None:
+        batch = tuple(trades)
+        if not batch:
+            return
+        with self._lock:
+            m = self._market(exchange, symbol)
+            m.trades.extend(batch)
+            m.trades_seen += len(batch)
+            self._version += 1
+
+    def mark_unsynced(self, exchange: str, symbol: str, detail: str, *, resync: bool = True) -> None:
+        """The book is being rebuilt (or cannot be): readers see ``synced=False`` and why."""
+        with self._lock:
+            m = self._market(exchange, symbol)
+            m.synced = False
+            m.detail = detail
+            if resync:
+                m.resyncs += 1
+            self._version += 1
+
+    def reset_market(self, exchange: str, symbol: str, source: Source, detail: str) -> None:
+        """Forget a market's data, e.g. when it switches between live and simulated data."""
+        with self._lock:
+            m = self._market(exchange, symbol)
+            m.source = source
+            m.bids = m.asks = ()
+            m.update_id = 0
+            m.updated_at = None
+            m.synced = False
+            m.detail = detail
+            m.series.clear()
+            m.trades.clear()
+            m.trades_seen = 0
+            m.last_point_at = -math.inf
+            self._version += 1
+
+    def remove_market(self, exchange: str, symbol: str) -> None:
+        with self._lock:
+            self._markets.pop((exchange, symbol), None)
+            self._version += 1
+
+    def set_status(self, status: FeedStatus, last_message_at: float | None = None) -> None:
+        with self._lock:
+            self._statuses[status.exchange] = status
+            if last_message_at is not None:
+                self._last_message_at[status.exchange] = last_message_at
+            self._version += 1
+
+    # -- reader side --------------------------------------------------------------------------
+
+    def snapshot(
+        self,
+        markets: Iterable[MarketKey] | None = None,
+        *,
+        series: bool = True,
+        max_series_points: int | None = None,
+        max_trades: int | None = None,
+    ) -> StoreSnapshot:
+        """An immutable copy. ``markets`` limits which markets get series and trades copied
+        (every market still appears, with its book); ``series=False`` skips series entirely."""
+        wanted = None if markets is None else set(markets)
+        now = self._clock()
+        views: dict[MarketKey, MarketView] = {}
+        with self._lock:
+            version = self._version
+            for key, m in self._markets.items():
+                full = wanted is None or key in wanted
+                views[key] = MarketView(
+                    exchange=m.exchange,
+                    symbol=m.symbol,
+                    source=m.source,
+                    bids=m.bids,
+                    asks=m.asks,
+                    update_id=m.update_id,
+                    updated_at=m.updated_at,
+                    synced=m.synced,
+                    detail=m.detail,
+                    book_updates=m.book_updates,
+                    series=_tail(m.series, max_series_points) if (series and full) else (),
+                    trades=_tail(m.trades, max_trades) if full else _tail(m.trades, 1),
+                    trades_seen=m.trades_seen,
+                    resyncs=m.resyncs,
+                )
+            statuses = dict(self._statuses)
+            last_at = dict(self._last_message_at)
+        for name, status in statuses.items():
+            at = last_at.get(name)
+            if at is not None:
+                statuses[name] = replace(status, last_message_age_s=max(0.0, now - at))
+        return StoreSnapshot(
+            taken_at=now,
+            version=version,
+            markets=MappingProxyType(views),
+            statuses=MappingProxyType(statuses),
+        )
+
+
+def _num(value: float | None) -> float:
+    return NAN if value is None else value
+
+
+def _tail(items: deque[SeriesRow] | deque[Trade], n: int | None) -> tuple:  # type: ignore[type-arg]
+    if n is None or n >= len(items):
+        return tuple(items)
+    if n <= 0:
+        return ()
+    return tuple(items)[-n:]
