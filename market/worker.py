@@ -61,6 +61,7 @@ class Timing:
     snapshot_retry_initial: float = 1.0
     snapshot_retry_cap: float = 30.0
     snapshot_too_old_retry: float = 0.5
+    resync_calm: float = 10.0  # a resync within this long of the previous one is delayed
     mock_interval: float = 0.1
     bad_log_interval: float = 10.0
     close_timeout: float = 2.0
@@ -372,6 +373,8 @@ class _BinanceFeed(_Feed):
         self._snapshot_delays: dict[str, Iterator[float]] = {}
         self._fatal: asyncio.Future[BaseException] | None = None
         self._sim_task: asyncio.Task[None] | None = None
+        self._last_resync_at: dict[str, float] = {}
+        self._resync_delays: dict[str, Iterator[float]] = {}
         self._healthy = False
 
     # -- connection loop ----------------------------------------------------------------------
@@ -539,7 +542,18 @@ class _BinanceFeed(_Feed):
     # -- snapshots ----------------------------------------------------------------------------
 
     def _on_resync(self, symbol: str, reason: str) -> None:
-        delay = self.timing.snapshot_too_old_retry if "older" in reason else 0.0
+        """A book must be rebuilt: fetch a snapshot now, or later if resyncs keep coming."""
+        t = self.timing
+        now = self.clock()
+        last = self._last_resync_at.get(symbol)
+        self._last_resync_at[symbol] = now
+        if last is None or now - last > t.resync_calm:
+            self._resync_delays[symbol] = backoff(
+                t.snapshot_retry_initial, 2.0, t.snapshot_retry_cap, t.backoff_jitter
+            )
+            delay = t.snapshot_too_old_retry if "older" in reason else 0.0
+        else:  # a resync storm (e.g. the snapshots themselves are bad): do not hammer REST
+            delay = next(self._resync_delays[symbol])
         self._request_snapshot(symbol, delay)
 
     def _request_snapshot(self, symbol: str, delay: float = 0.0) -> None:
