@@ -87,6 +87,29 @@ def top_of_book(bids: Levels, asks: Levels) -> TopOfBook:
     )
 
 
+def imbalances(bids: Levels, asks: Levels, depths: tuple[int, ...]) -> tuple[float | None, ...]:
+    """``imbalance`` at several depths (ascending) in one pass over each side."""
+    deepest = depths[-1]
+    bid_cum = _cumulative(bids, deepest)
+    ask_cum = _cumulative(asks, deepest)
+    out: list[float | None] = []
+    for n in depths:
+        b = bid_cum[min(n, len(bid_cum)) - 1] if bid_cum else 0.0
+        a = ask_cum[min(n, len(ask_cum)) - 1] if ask_cum else 0.0
+        total = b + a
+        out.append((b - a) / total if total > 0 else None)
+    return tuple(out)
+
+
+def _cumulative(levels: Levels, n: int) -> list[float]:
+    total = 0.0
+    out: list[float] = []
+    for _, qty in levels[:n]:
+        total += qty
+        out.append(total)
+    return out
+
+
 def cumulative_depth(levels: Levels) -> list[float]:
     """Running total of quantity from the best level outwards (for depth bars and charts)."""
     total = 0.0

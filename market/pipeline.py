@@ -13,7 +13,7 @@ from typing import Union
 from market.book import OrderBook
 from market.errors import BookError
 from market.events import BookDelta, BookSnapshot, Event, Source, Ticker, Trade
-from market.store import MarketStore
+from market.store import MarketStore, series_row
 from market.sync import BinanceSync, SequencedSync
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,9 @@ class Pipeline:
             return
         if changed:
             bids, asks = sync.book.top(self.depth)
+            at = event.received_at
             self.store.update_book(
-                self.exchange, symbol, bids, asks, sync.book.update_id, event.received_at
+                self.exchange, symbol, bids, asks, sync.book.update_id, at, series_row(bids, asks, at)
             )
 
     def resync(self, symbol: str, reason: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from market.events import FeedStatus, Levels, Source, Trade
-from market.metrics import imbalance, top_of_book
+from market.metrics import imbalances, top_of_book
 
 MarketKey = tuple[str, str]  # (exchange, symbol)
 
@@ -121,10 +121,19 @@ class MarketStore:
         return market
 
     def update_book(
-        self, exchange: str, symbol: str, bids: Levels, asks: Levels, update_id: int, at: float
+        self,
+        exchange: str,
+        symbol: str,
+        bids: Levels,
+        asks: Levels,
+        update_id: int,
+        at: float,
+        row: SeriesRow | None = None,
     ) -> None:
-        """Publish a synced book's top levels (best first) and append a series point."""
-        tob = top_of_book(bids, asks)
+        """Publish a synced book's top levels (best first) and, at most every
+        ``series_interval``, a series point (``row``, or one computed from the levels)."""
+        if row is None:
+            row = series_row(bids, asks, at)
         with self._lock:
             m = self._market(exchange, symbol)
             m.bids = bids
@@ -135,21 +144,9 @@ class MarketStore:
             m.detail = ""
             m.book_updates += 1
             self._version += 1
-            if at - m.last_point_at < self._series_interval:
-                return
-            m.last_point_at = at
-        # computed outside the lock; appended under it (the deque is shared with readers)
-        row = (
-            at,
-            _num(tob.best_bid),
-            _num(tob.best_ask),
-            _num(tob.mid),
-            _num(tob.spread),
-            _num(tob.spread_bps),
-            *(_num(imbalance(bids, asks, n)) for n in IMBALANCE_DEPTHS),
-        )
-        with self._lock:
-            m.series.append(row)
+            if at - m.last_point_at >= self._series_interval:
+                m.last_point_at = at
+                m.series.append(row)
 
     def add_trades(self, exchange: str, symbol: str, trades: Iterable[Trade]) -> None:
         batch = tuple(trades)
@@ -246,6 +243,20 @@ class MarketStore:
             markets=MappingProxyType(views),
             statuses=MappingProxyType(statuses),
         )
+
+
+def series_row(bids: Levels, asks: Levels, at: float) -> SeriesRow:
+    """One series point (columns as ``SERIES_COLUMNS``; NaN where unknown). Pure."""
+    tob = top_of_book(bids, asks)
+    return (
+        at,
+        _num(tob.best_bid),
+        _num(tob.best_ask),
+        _num(tob.mid),
+        _num(tob.spread),
+        _num(tob.spread_bps),
+        *[_num(x) for x in imbalances(bids, asks, IMBALANCE_DEPTHS)],
+    )
 
 
 def _num(value: float | None) -> float:
