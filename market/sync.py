@@ -86,8 +86,14 @@ class BinanceSync:
         self.awaiting_snapshot = False
         pending = list(buffer)
         buffer.clear()
-        for delta in pending:
-            self.on_delta(delta)  # may raise SequenceGap if the buffer itself has a hole
+        for i, delta in enumerate(pending):
+            try:
+                self.on_delta(delta)
+            except SequenceGap:
+                # the buffer itself has a hole: on_delta kept the diff after it as the start
+                # of the new buffer; the diffs buffered behind that one belong there too
+                buffer.extend(pending[i + 1 :])
+                raise
         self.book.check_crossed()
         return True
 
