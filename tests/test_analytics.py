@@ -1,0 +1,148 @@
+"""Trade-flow analytics: exact, hand-computed values and the boundaries."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from market.analytics import (
+    MINUTE_MS,
+    CandleBuilder,
+    SessionStats,
+    candles,
+    cvd,
+    cvd_series,
+    depth_delta,
+    is_whale,
+    realized_volatility,
+    rolling_vwap,
+    volatility_spread,
+    vwap,
+)
+from market.events import Trade
+
+
+def trade(price: float, qty: float, side: str = "buy", ts: int = 0) -> Trade:
+    return Trade("binance", "BTCUSDT", price, qty, side, ts)  # type: ignore[arg-type]
+
+
+def test_vwap_weights_by_size() -> None:
+    # (100*1 + 102*3) / 4 = 406 / 4 = 101.5
+    assert vwap([trade(100, 1), trade(102, 3)]) == 101.5
+
+
+def test_vwap_without_volume_is_none() -> None:
+    assert vwap([]) is None
+    assert vwap([trade(100, 0)]) is None
+
+
+def test_rolling_vwap_keeps_the_window_inclusive() -> None:
+    trades = [trade(90, 10, ts=0), trade(100, 1, ts=1_000), trade(110, 1, ts=6_000)]
+    # window 5 s from the last trade (6 s): trades at ts >= 1 s → (100 + 110) / 2
+    assert rolling_vwap(trades, 5_000) == 105.0
+    assert rolling_vwap(trades, 4_999) == 110.0
+    assert rolling_vwap([], 5_000) is None
+
+
+def test_cvd_signs_by_taker_side() -> None:
+    trades = [trade(1, 2.0, "buy"), trade(1, 0.5, "sell"), trade(1, 1.25, "sell")]
+    assert cvd(trades) == 0.25
+    assert cvd_series(trades) == [2.0, 1.5, 0.25]
+    assert cvd([]) == 0
+
+
+def test_depth_delta_over_top_levels() -> None:
+    bids = tuple((100.0 - i, 1.0) for i in range(25))  # 25 levels of 1
+    asks = tuple((101.0 + i, 0.5) for i in range(3))
+    assert depth_delta(bids, asks) == 20 - 1.5  # only the best 20 bids count
+    assert depth_delta(bids, asks, levels=2) == 2 - 1.0
+    assert depth_delta((), ()) == 0
+
+
+def test_volatility_spread_and_zero_division_safety() -> None:
+    assert volatility_spread([100, 110, 105]) == pytest.approx(10.0)
+    assert volatility_spread([]) == 0.0
+    assert volatility_spread([0.0, 5.0]) == 0.0  # low 0: 0, not infinity
+    assert volatility_spread([-1.0, 5.0]) == 0.0
+    assert volatility_spread([42.0]) == 0.0
+
+
+def test_realized_volatility_from_log_returns() -> None:
+    prices = [100.0, 110.0, 99.0]
+    expected = math.sqrt(math.log(1.1) ** 2 + math.log(0.9) ** 2) * 100
+    assert realized_volatility(prices) == pytest.approx(expected)
+    assert realized_volatility([100.0]) == 0.0
+    assert realized_volatility([]) == 0.0
+
+
+def test_whale_threshold_is_inclusive() -> None:
+    assert is_whale(trade(50_000, 2), 100_000)  # exactly at the threshold alerts
+    assert not is_whale(trade(50_000, 1.99998), 100_000)  # 99 999 just below does not
+    assert not is_whale(trade(50_000, 100), 0)  # a threshold of 0 disables alerts
+
+
+def test_candles_group_by_trade_time_and_fill_gaps_with_the_previous_close() -> None:
+    trades = [
+        trade(100, 1, ts=5_000),
+        trade(103, 2, ts=30_000),
+        trade(99, 1, ts=59_999),
+        trade(101, 4, ts=3 * MINUTE_MS + 1),  # minutes 1 and 2 have no trade
+    ]
+    assert [c.as_list() for c in candles(trades)] == [
+        [0, 100, 103, 99, 99, 4, 3],
+        [60_000, 99, 99, 99, 99, 0.0, 0],
+        [120_000, 99, 99, 99, 99, 0.0, 0],
+        [180_000, 101, 101, 101, 101, 4, 1],
+    ]
+
+
+def test_candles_at_other_timeframes() -> None:
+    trades = [trade(10, 1, ts=0), trade(11, 1, ts=999), trade(12, 1, ts=1_000)]
+    assert [c.as_list() for c in candles(trades, 1_000)] == [[0, 10, 11, 10, 11, 2, 2], [1_000, 12, 12, 12, 12, 1, 1]]
+    assert [c.as_list() for c in candles(trades, 5 * MINUTE_MS)] == [[0, 10, 12, 10, 12, 3, 3]]
+
+
+def test_a_late_trade_updates_its_own_candle() -> None:
+    builder = CandleBuilder(MINUTE_MS)
+    builder.add(100, 1, 10_000)
+    builder.add(105, 1, 70_000)
+    builder.add(90, 2, 20_000)  # arrives late, belongs to the first minute
+    assert [c.as_list() for c in builder.candles()] == [[0, 100, 100, 90, 90, 3, 2], [60_000, 105, 105, 105, 105, 1, 1]]
+
+
+def test_candle_builder_is_bounded() -> None:
+    builder = CandleBuilder(1_000, maxlen=5)
+    for i in range(100):
+        builder.add(100 + i, 1, i * 1_000)
+    kept = builder.candles()
+    assert len(kept) == 5
+    assert [c.open_ms for c in kept] == [95_000, 96_000, 97_000, 98_000, 99_000]
+    assert [c.close for c in builder.candles(last=2)] == [198, 199]
+
+
+def test_session_stats_match_the_pure_functions() -> None:
+    trades = [
+        trade(100, 1, "buy", 1_000),
+        trade(102, 3, "sell", 2_000),
+        trade(99, 2, "buy", 61_000),
+        trade(50_000, 2, "sell", 62_000),
+    ]
+    stats = SessionStats(whale_threshold=100_000)
+    alerts = [stats.add(t) for t in trades]
+    assert stats.trades == 4
+    assert stats.vwap == vwap(trades)
+    assert stats.cvd == cvd(trades) == 1 - 3 + 2 - 2
+    assert stats.volatility_spread == volatility_spread(t.price for t in trades)
+    assert [c.as_list() for c in stats.minute.candles()] == [c.as_list() for c in candles(trades)]
+    assert alerts[:3] == [None, None, None]
+    assert alerts[3] is not None and alerts[3].notional == 100_000 and alerts[3].side == "sell"
+    assert list(stats.alerts) == [alerts[3]]
+
+
+def test_session_stats_empty() -> None:
+    stats = SessionStats()
+    assert stats.vwap is None
+    assert stats.cvd == 0.0
+    assert stats.volatility_spread == 0.0
+    assert stats.minute.candles() == []
