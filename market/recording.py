@@ -109,3 +109,48 @@ def _snapshot_symbol(raw: str, last_ids: dict[str, int]) -> str | None:
     # update ids are per symbol and far apart: the nearest sequence is the owner
     update_id = int(msg.get("lastUpdateId", 0))
     return min(last_ids, key=lambda s: abs(last_ids[s] - update_id))
+
+
+def detect_exchange(records: Iterable[Record], probe: int = 50) -> str | None:
+    """Which exchange a recording came from, by the shape of its first frames."""
+    for i, record in enumerate(records):
+        if i >= probe:
+            break
+        head = record.raw[:40]
+        if record.snapshot_symbol is not None or '"stream"' in head or '"e":"' in head:
+            return "binance"
+        if '"topic"' in head or '"op"' in head:
+            return "bybit"
+        if '"channel"' in head or record.raw.startswith("Websocket connection"):
+            return "hyperliquid"
+    return None
+
+
+class Recorder:
+    """Writes frames as received, gzip text, ``<ns since epoch> <raw frame>`` a line
+    (the hftbacktest collector's format). REST snapshots are written the same way, their
+    bare JSON body with a ``"symbol"`` key added so a multi-symbol file replays unambiguously.
+    Only the worker's loop thread writes; ``close()`` flushes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._fh = gzip.open(self.path, "wt", encoding="utf-8", compresslevel=5)
+        self.frames = 0
+
+    def frame(self, raw: str | bytes, received_ns: int) -> None:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        self._fh.write(f"{received_ns} {text.replace(chr(10), ' ')}\n")
+        self.frames += 1
+
+    def snapshot(self, body: bytes, symbol: str, received_ns: int) -> None:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(payload, dict):
+            payload["symbol"] = symbol
+            self.frame(orjson.dumps(payload), received_ns)
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
