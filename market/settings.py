@@ -96,13 +96,19 @@ def read_env_file(path: Path) -> dict[str, str]:
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
             raise SettingsError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            value = re.split(r"\s+#", value, maxsplit=1)[0]  # an inline comment
-        values[key.strip()] = value
+        values[key.strip()] = _env_value(value.strip())
     return values
+
+
+def _env_value(value: str) -> str:
+    """A quoted value (maybe followed by a comment) or a bare one with an inline comment."""
+    if value[:1] in ("'", '"'):
+        end = value.find(value[0], 1)
+        if end > 0:
+            rest = value[end + 1 :].strip()
+            if not rest or rest.startswith("#"):
+                return value[1:end]
+    return re.split(r"(?:^|\s)#", value, maxsplit=1)[0].rstrip()  # an inline comment
 
 
 def parse_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -113,7 +119,10 @@ def parse_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 def parse_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise SettingsError(f"{name}={value!r}: not a URL ({exc})") from None
     if parts.scheme not in schemes or not parts.netloc:
         raise SettingsError(f"{name}={value!r}: must be a {'/'.join(schemes)}:// URL with a host")
     return value.rstrip("/")
