@@ -46,8 +46,35 @@ def snapshot_url(base: str, symbol: str, limit: int = SNAPSHOT_LIMIT) -> str:
     return f"{base.rstrip('/')}/api/v3/depth?{urlencode({'symbol': symbol, 'limit': limit})}"
 
 
-def _levels(raw: list[list[str]]) -> Levels:
-    return tuple([(float(p), float(q)) for p, q, *_ in raw])
+_INF = float("inf")
+
+
+def _levels(raw: object) -> Levels:
+    """``[["price", "qty"], …]`` → levels; anything else (NaN, negative, a string) is refused."""
+    if type(raw) is not list:
+        raise TypeError(f"levels must be a list, got {type(raw).__name__}")
+    levels = []
+    for level in raw:
+        if type(level) is not list or len(level) < 2:
+            raise TypeError(f"a level must be [price, qty], got {level!r:.40}")
+        price, qty = float(level[0]), float(level[1])
+        if not (0 < price < _INF and 0 <= qty < _INF):  # also false for NaN
+            raise ValueError(f"bad level {level!r:.60}")
+        levels.append((price, qty))
+    return tuple(levels)
+
+
+def _symbol(raw: object) -> str:
+    if type(raw) is not str or not raw:
+        raise TypeError(f"symbol must be a non-empty string, got {raw!r:.40}")
+    return raw
+
+
+def _positive(raw: object) -> float:
+    value = float(raw)  # type: ignore[arg-type]  # TypeError/ValueError become BadMessage
+    if not 0 < value < _INF:
+        raise ValueError(f"not a positive number: {raw!r:.40}")
+    return value
 
 
 def parse(raw: str | bytes, received_at: float) -> list[Event]:
@@ -79,26 +106,33 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
     kind = data.get("e")
     try:
         if kind == "depthUpdate":
+            first_id, last_id = int(data["U"]), int(data["u"])
+            if first_id > last_id:
+                raise ValueError(f"U {first_id} > u {last_id}")
+            event_time = data.get("E")
             return [
                 BookDelta(
                     exchange=EXCHANGE,
-                    symbol=data["s"],
+                    symbol=_symbol(data["s"]),
                     bids=_levels(data["b"]),
                     asks=_levels(data["a"]),
-                    first_id=int(data["U"]),
-                    last_id=int(data["u"]),
-                    ts_ms=data.get("E"),
+                    first_id=first_id,
+                    last_id=last_id,
+                    ts_ms=None if event_time is None else int(event_time),
                     received_at=received_at,
                 )
             ]
         if kind == "trade":
+            maker = data["m"]
+            if type(maker) is not bool:
+                raise TypeError(f"'m' must be true or false, got {maker!r:.20}")
             return [
                 Trade(
                     exchange=EXCHANGE,
-                    symbol=data["s"],
-                    price=float(data["p"]),
-                    qty=float(data["q"]),
-                    side="sell" if data["m"] else "buy",
+                    symbol=_symbol(data["s"]),
+                    price=_positive(data["p"]),
+                    qty=_positive(data["q"]),
+                    side="sell" if maker else "buy",
                     ts_ms=int(data["T"]),
                     trade_id=str(data["t"]),
                     received_at=received_at,
@@ -106,7 +140,7 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
             ]
         if kind == "serverShutdown":
             return [ServerNotice(EXCHANGE, "shutdown", "serverShutdown event")]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise BadMessage(f"malformed {kind} event: {exc!r}") from None
     if kind is None and ("result" in msg or "id" in msg):
         return []  # a reply to a request of ours
@@ -127,5 +161,5 @@ def parse_snapshot(raw: str | bytes, symbol: str, received_at: float) -> BookSna
             update_id=int(msg["lastUpdateId"]),
             received_at=received_at,
         )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as exc:
         raise BadMessage(f"malformed depth snapshot for {symbol}: {exc!r}") from None
