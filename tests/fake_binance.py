@@ -11,6 +11,8 @@ It runs in its own thread with its own asyncio loop; tests drive it with thread-
         ex.drop()               # close every connection abruptly
         ex.stall(True)          # keep connections open but send nothing
         ex.refuse(451)          # answer every handshake and snapshot with HTTP 451
+        ex.snapshot_failures = 3  # answer the next 3 snapshot requests with HTTP 500
+        ex.rest_status["ETHUSDT"] = 500  # answer every ETHUSDT snapshot request with HTTP 500
 
 Everything is bounded: diffs are generated only when asked, the servers stop on exit.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -118,6 +121,13 @@ class FakeBinance:
         self.ws_paths: list[str] = []
         self.snapshot_requests: dict[str, int] = {s: 0 for s in self.books}
         self.snapshot_delay = 0.0
+        self.snapshot_failures = 0  # the next this many snapshot requests get HTTP 500
+        self.rest_status: dict[str, int] = {}  # symbol → HTTP status for all its snapshots
+        self.opened = 0  # connections that reached the handler (accepted handshakes)
+        self.invalid_requests: dict[str, int] = {}  # snapshot requests for unknown symbols
+        self.snapshot_times: dict[str, list[float]] = {s: [] for s in self.books}  # arrivals
+        self.in_flight: dict[str, int] = {s: 0 for s in self.books}  # requests being answered
+        self.max_in_flight: dict[str, int] = {s: 0 for s in self.books}
         self._trade_id = 0
         self._event_time = 1_700_000_000_000
         self._lock = threading.Lock()  # guards books, counters and the flags above
@@ -126,7 +136,9 @@ class FakeBinance:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fake-binance", daemon=True)
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._http_thread = threading.Thread(target=self._http.serve_forever, name="fake-binance-rest", daemon=True)
+        self._http_thread = threading.Thread(
+            target=self._http.serve_forever, args=(0.05,), name="fake-binance-rest", daemon=True
+        )  # a short poll interval: shutdown() returns quickly
         self.ws_port = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -179,6 +191,8 @@ class FakeBinance:
 
     async def _handler(self, conn: ServerConnection) -> None:
         self._conns.add(conn)
+        with self._lock:
+            self.opened += 1
         try:
             await conn.wait_closed()
         finally:
@@ -194,20 +208,44 @@ class FakeBinance:
                 url = urlsplit(self.path)
                 query = parse_qs(url.query)
                 symbol = query.get("symbol", [""])[0]
-                if fake.snapshot_delay:
-                    threading.Event().wait(fake.snapshot_delay)
+                known = symbol in fake.books
                 with fake._lock:
-                    status = fake.rest_refuse_status or fake.refuse_status
-                    book = fake.books.get(symbol)
-                    if book is not None:
+                    if known:
                         fake.snapshot_requests[symbol] += 1
-                    body = orjson.dumps(book.snapshot(int(query.get("limit", ["1000"])[0]))) if book else b""
+                        fake.snapshot_times[symbol].append(time.monotonic())
+                        n = fake.in_flight[symbol] = fake.in_flight[symbol] + 1
+                        fake.max_in_flight[symbol] = max(fake.max_in_flight[symbol], n)
+                    else:
+                        fake.invalid_requests[symbol] = fake.invalid_requests.get(symbol, 0) + 1
+                try:
+                    if fake.snapshot_delay:
+                        threading.Event().wait(fake.snapshot_delay)
+                    with fake._lock:
+                        status = fake.rest_refuse_status or fake.refuse_status
+                        forced = fake.rest_status.get(symbol) if known else None
+                        answered = status is not None or forced is not None
+                        fail = known and not answered and fake.snapshot_failures > 0
+                        if fail:
+                            fake.snapshot_failures -= 1
+                        book = fake.books.get(symbol)
+                        limit = int(query.get("limit", ["1000"])[0])
+                        body = orjson.dumps(book.snapshot(limit)) if book else b""
+                finally:
+                    if known:  # before replying: the client may ask again as soon as it reads
+                        with fake._lock:
+                            fake.in_flight[symbol] -= 1
                 if url.path != "/api/v3/depth":
                     self._reply(404, b'{"code":-1,"msg":"not found"}')
                 elif status is not None:
                     self._reply(status, b'{"code":0,"msg":"restricted location"}')
+                elif forced in (403, 451):
+                    self._reply(forced, b'{"code":0,"msg":"restricted location"}')
+                elif forced is not None:
+                    self._reply(forced, b'{"code":-1000,"msg":"internal error"}')
                 elif book is None:
                     self._reply(400, b'{"code":-1121,"msg":"Invalid symbol."}')
+                elif fail:
+                    self._reply(500, b'{"code":-1000,"msg":"internal error"}')
                 else:
                     self._reply(200, body)
 
