@@ -79,7 +79,7 @@ def backoff(
     With the defaults: about 1, 2, 4, 8, 16, 30, 30 … seconds. Jitter spreads out many
     clients reconnecting at once; a delay never exceeds the cap.
     """
-    delay = initial
+    delay = min(initial, cap)
     while True:
         yield delay * (1.0 - jitter * rng())
         delay = min(cap, delay * factor)
