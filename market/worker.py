@@ -401,6 +401,7 @@ class _BinanceFeed(_Feed):
                 except Exception as exc:  # every error is classified and shown; none is swallowed
                     blocked = classify(exc)
                     if blocked is not None:
+                        self._cancel_snapshots()  # no REST retries while we are refused
                         await self._blocked(blocked)
                         delays = self._delays()
                         continue
