@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -376,6 +377,10 @@ class _BinanceFeed(_Feed):
         self._last_resync_at: dict[str, float] = {}
         self._resync_delays: dict[str, Iterator[float]] = {}
         self._healthy = False
+        # REST calls run here, not in the loop's default executor: asyncio.run() waits for
+        # that one at exit, so a hanging request would hold stop() for the whole timeout.
+        self._rest = ThreadPoolExecutor(thread_name_prefix="market-rest")
+        self._fetches: dict[str, asyncio.Future[bytes]] = {}  # the last REST call per symbol
 
     # -- connection loop ----------------------------------------------------------------------
 
@@ -423,6 +428,7 @@ class _BinanceFeed(_Feed):
         finally:
             publisher.cancel()
             self._cancel_snapshots()
+            self._rest.shutdown(wait=False, cancel_futures=True)
             await self._stop_simulation()
 
     async def _session(self) -> None:
@@ -578,7 +584,7 @@ class _BinanceFeed(_Feed):
         url = binance.snapshot_url(self.settings.binance_rest_url, symbol)
         while True:
             try:
-                body = await asyncio.to_thread(_http_get, url, self.settings.connection_timeout)
+                body = await self._fetch(symbol, url)
                 snap = binance.parse_snapshot(body, symbol, self.clock())
             except RegionBlocked as exc:
                 if self._fatal is not None and not self._fatal.done():
@@ -602,6 +608,24 @@ class _BinanceFeed(_Feed):
             self.pipeline.handle([snap])
             self.health.resyncs = self.pipeline.resyncs
             return
+
+    async def _fetch(self, symbol: str, url: str) -> bytes:
+        """GET ``url`` in a thread, never two at once for one symbol: a cancelled fetch's
+        thread cannot be stopped (e.g. across a reconnect), so the next one waits for it."""
+        previous = self._fetches.get(symbol)
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})
+        loop = asyncio.get_running_loop()
+        fetch = loop.run_in_executor(self._rest, _http_get, url, self.settings.connection_timeout)
+        fetch.add_done_callback(_consume)  # its error may have no reader once we are cancelled
+        self._fetches[symbol] = fetch
+        return await asyncio.shield(fetch)  # cancelling us leaves ``fetch`` pending until done
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Mark a future's error as retrieved (else asyncio logs it when it is collected)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _http_get(url: str, timeout: float) -> bytes:
