@@ -1,0 +1,89 @@
+"""The status bar (always on top), the SIMULATED banner and the notices that replace numbers."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.components.fmt import esc, fmt_age, fmt_clock, fmt_rate
+from market.events import FeedStatus
+from market.store import MarketView
+
+STATE_CLASS = {
+    "live": "ok",
+    "simulated": "sim",
+    "connecting": "warn",
+    "reconnecting": "warn",
+    "blocked": "bad",
+    "stopped": "off",
+}
+
+
+def is_simulated(view: MarketView | None, status: FeedStatus | None) -> bool:
+    """Simulated data is labelled whenever either the market or its connection says so."""
+    return (view is not None and view.source == "simulated") or (
+        status is not None and (status.source == "simulated" or status.state == "simulated")
+    )
+
+
+def status_html(status: FeedStatus | None, *, paused_at: float | None = None) -> str:
+    """One dense line: state, msgs/s, age of the last message (red when stale), counters,
+    detail, next retry. ``paused_at`` adds a PAUSED chip with the frozen time (UTC)."""
+    pause = (
+        f'<span class="chip paused">PAUSED · display frozen at {fmt_clock(paused_at)} UTC</span>'
+        if paused_at is not None
+        else ""
+    )
+    if status is None:
+        return (
+            f'<div class="statusbar warn" data-state="none">{pause}'
+            '<span class="chip state warn">waiting</span>'
+            '<span class="detail">waiting for the feed to report its status…</span></div>'
+        )
+    stale = status.stale
+    cls = "stale" if stale else STATE_CLASS.get(status.state, "warn")
+    age = fmt_age(status.last_message_age_s)
+    age_chip = (
+        f'<span class="chip stale" title="no message for longer than {status.stale_after_s:.0f} s">'
+        f"STALE · last msg {age} ago</span>"
+        if stale
+        else f'<span class="chip">last msg <b>{age}</b> ago</span>'
+    )
+    retry = (
+        f'<span class="chip warn">next retry in <b>{fmt_age(status.next_retry_in_s)}</b></span>'
+        if status.next_retry_in_s is not None
+        else ""
+    )
+    bad = "bad" if status.bad_messages else ""
+    return (
+        f'<div class="statusbar {cls}" data-state="{esc(status.state)}" data-stale="{int(stale)}">'
+        f"{pause}"
+        f'<span class="chip state {STATE_CLASS.get(status.state, "warn")}">'
+        f"● {esc(status.state.upper())}</span>"
+        f'<span class="chip">{esc(status.exchange)}</span>'
+        f'<span class="chip"><b>{fmt_rate(status.msg_rate)}</b> msg/s</span>'
+        f"{age_chip}"
+        f'<span class="chip">reconnects <b>{status.reconnects}</b></span>'
+        f'<span class="chip">resyncs <b>{status.resyncs}</b></span>'
+        f'<span class="chip {bad}">bad frames <b>{status.bad_messages}</b></span>'
+        f"{retry}"
+        f'<span class="detail">{esc(status.detail)}</span>'
+        "</div>"
+    )
+
+
+SIMULATED_BANNER = (
+    '<div class="simbanner" data-testid="simulated-banner">'
+    "⚠ SIMULATED DATA — generated locally by the mock feed, not a real market. "
+    "Do not trade on these numbers.</div>"
+)
+
+
+def notice_html(text: str, kind: str = "warn") -> str:
+    """A box that stands in for numbers we must not show (unsynced book, no data yet)."""
+    return f'<div class="notice {esc(kind)}">{esc(text)}</div>'
+
+
+def render_status(status: FeedStatus | None, simulated: bool, paused_at: float | None) -> None:
+    st.html(status_html(status, paused_at=paused_at))
+    if simulated:
+        st.html(SIMULATED_BANNER)

@@ -1,0 +1,78 @@
+"""The page's CSS, injected once per full run (outside the fragment)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+CSS = """
+<style>
+/* dense, terminal-like */
+[data-testid="stMainBlockContainer"], .block-container { padding: 3.4rem 1.5rem 1rem 1.5rem;
+  max-width: 100%; }
+[data-testid="stMetric"] { padding: 6px 10px; }
+[data-testid="stMetricValue"] { font-size: 1.35rem; font-variant-numeric: tabular-nums; }
+[data-testid="stMetricLabel"] p { font-size: 0.78rem; color: #8b93a7; }
+[data-testid="stMetricDelta"] { font-size: 0.78rem; }
+
+.statusbar { display: flex; flex-wrap: wrap; gap: 6px; align-items: center;
+  padding: 6px 8px; border-radius: 6px; background: #161b26; border: 1px solid #232a38;
+  font: 12.5px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: #c9d1e0; }
+.statusbar.stale, .statusbar.bad { border-color: #f6465d; background: #2a1217; }
+.statusbar .chip { padding: 1px 7px; border-radius: 4px; background: #0e1117;
+  border: 1px solid #232a38; white-space: nowrap; }
+.statusbar .chip b { color: #e6e6e6; }
+.statusbar .chip.state.ok { color: #0ecb81; border-color: #0ecb81; }
+.statusbar .chip.state.sim { color: #f0b90b; border-color: #f0b90b; }
+.statusbar .chip.state.warn, .statusbar .chip.warn { color: #f0b90b; }
+.statusbar .chip.state.bad, .statusbar .chip.bad { color: #f6465d; border-color: #f6465d; }
+.statusbar .chip.state.off { color: #8b93a7; }
+.statusbar .chip.stale { color: #fff; background: #f6465d; border-color: #f6465d;
+  font-weight: 700; }
+.statusbar .chip.paused { color: #0e1117; background: #5b9cf6; border-color: #5b9cf6;
+  font-weight: 700; }
+.statusbar .detail { color: #8b93a7; overflow: hidden; text-overflow: ellipsis; }
+
+.simbanner { padding: 6px 10px; border-radius: 6px; font-weight: 800; letter-spacing: .02em;
+  color: #0e1117; font-size: 14px;
+  background: repeating-linear-gradient(135deg, #f0b90b 0 18px, #e0a800 18px 36px); }
+.simtag { color: #0e1117; background: #f0b90b; border-radius: 3px; padding: 0 5px;
+  font-weight: 800; }
+.notice { padding: 10px 12px; border-radius: 6px; border: 1px solid #f0b90b;
+  color: #f0b90b; background: #211d0e; font-size: 14px; }
+.notice.bad { border-color: #f6465d; color: #f6465d; background: #2a1217; }
+.notice.info { border-color: #5b9cf6; color: #9dc1ff; background: #101a2b; }
+
+.panelhead { font: 700 11.5px/1.6 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  color: #8b93a7; padding: 2px 4px; border-bottom: 1px solid #232a38; }
+table.book, table.trades { width: 100%; border-collapse: collapse; table-layout: fixed;
+  font: 12px/1.35 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  font-variant-numeric: tabular-nums; }
+table.book th, table.trades th { color: #8b93a7; font-weight: 500; text-align: right;
+  padding: 1px 6px; border: none; background: none; }
+table.book td, table.trades td { text-align: right; padding: 0 4px; border: none;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; color: #c9d1e0; }
+table.book th:first-child, table.book td:first-child,
+table.trades th:first-child, table.trades td:first-child { text-align: left; }
+table.book tr, table.trades tr { border: none; background-color: transparent; }
+table.book tr.ask td.px { color: #f6465d; }
+table.book tr.bid td.px { color: #0ecb81; }
+table.book tr.spreadrow td { color: #e6e6e6; background: #161b26; padding: 3px 4px;
+  border-top: 1px solid #232a38; border-bottom: 1px solid #232a38; }
+table.book tr.spreadrow td.px { color: #f0b90b; font-weight: 700; }
+table.book tr.spreadrow .lbl { color: #8b93a7; }
+.tape { max-height: 760px; overflow-y: auto; }
+table.trades { font-size: 11.5px; }
+table.trades tr.buy td.px, table.trades tr.buy td:nth-child(3) { color: #0ecb81; }
+table.trades tr.sell td.px, table.trades tr.sell td:nth-child(3) { color: #f6465d; }
+table.trades tr.big td { font-weight: 800; }
+table.trades tr.big.buy { background: rgba(14,203,129,0.16); }
+table.trades tr.big.sell { background: rgba(246,70,93,0.16); }
+table.trades td.tm { color: #8b93a7; }
+table.trades td.empty { text-align: center; color: #8b93a7; padding: 8px; }
+.footer { color: #5d6577; font: 11px ui-monospace, monospace; text-align: right; }
+</style>
+"""
+
+
+def inject() -> None:
+    st.html(CSS)

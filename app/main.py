@@ -1,0 +1,37 @@
+"""The dashboard page: ``streamlit run app/main.py`` (or ``./run.sh``, ``./run_mock.sh``).
+
+Thin on purpose: page setup, the one cached worker, the sidebar, the one live fragment.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts only app/ on the path
+    sys.path.insert(0, str(ROOT))
+
+from app.components import style  # noqa: E402
+from app.components.dashboard import run_panel  # noqa: E402
+from app.components.sidebar import render_sidebar  # noqa: E402
+from app.runtime import get_worker  # noqa: E402
+from market.errors import MarketError  # noqa: E402
+
+st.set_page_config(
+    page_title="Market monitor",
+    page_icon="📈",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+style.inject()
+
+try:
+    worker = get_worker()
+except MarketError as exc:  # a bad setting: say which, instead of a traceback
+    st.error(f"The market feed cannot start: {exc}")
+    st.stop()
+
+run_panel(worker.store, render_sidebar(worker))
