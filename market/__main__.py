@@ -116,7 +116,7 @@ def watch(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
         exchange = args.exchange or settings.exchange
-        symbols = parse_symbols(args.symbols) if args.symbols else settings.symbols
+        symbols = settings.symbols if args.symbols is None else _symbols_argument(args.symbols)
         worker = Worker(
             Settings(**{**_fields(settings), "exchange": exchange, "symbols": symbols}),
             MarketStore(depth=max(args.depth, 20)),
@@ -144,6 +144,13 @@ def watch(args: argparse.Namespace) -> int:
     finally:
         worker.stop()
     return 0
+
+
+def _symbols_argument(text: str) -> tuple[str, ...]:
+    try:
+        return parse_symbols(text)
+    except InvalidSymbol as exc:
+        raise InvalidSymbol(f"--symbols: {exc}") from exc
 
 
 def _emit(out: Any, worker: Worker, exchange: str, symbols: Sequence[str], depth: int) -> None:

@@ -190,7 +190,9 @@ def test_mock_seed_and_symbols_from_the_environment(tmp_path: Path) -> None:
     ("args", "names"),
     [
         (["watch", "--exchange", "kraken"], ["--exchange", "kraken"]),
-        (["watch", "--exchange", "mock", "--symbols", "BTC$"], ["BTC$"]),
+        (["watch", "--exchange", "mock", "--symbols", "BTC$"], ["--symbols", "BTC$"]),
+        (["watch", "--exchange", "mock", "--seconds", "1", "--symbols", ""], ["--symbols", "no symbols"]),
+        (["watch", "--exchange", "mock", "--seconds", "1", "--symbols", " , "], ["--symbols", "no symbols"]),
         (["watch", "--exchange", "mock", "--symbols", "BTCUSDT,ETH/USDT"], ["ETH/USDT"]),
         (["watch", "--symbols", "X"], ["X", "Binance"]),  # Binance's own symbol rules
         (["watch", "--exchange", "mock", "--seconds", "-1"], ["--seconds", "-1"]),
@@ -235,6 +237,30 @@ def test_bad_env_file_exits_2(tmp_path: Path) -> None:
     proc = cli(["watch", "--seconds", "1"], tmp_path, timeout=15)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "MARKET_EXCHANGE" in proc.stderr
+
+
+def test_sigterm_prints_the_last_line_and_exits_0(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "market", "watch", "--exchange", "mock", "--symbols", "BTCUSDT",
+         "--seconds", "60", "--interval", "0.2"],
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = orjson.loads(proc.stdout.readline())  # running: it printed a line
+        check_line(first)
+        started = time.monotonic()
+        proc.terminate()
+        stdout, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert time.monotonic() - started < 5  # not the 60 s asked for
+    lines = parse_lines(stdout)
+    check_line(lines[-1])
+    assert lines[-1]["symbol"] == "BTCUSDT"
 
 
 def test_help_exits_0(tmp_path: Path) -> None:
