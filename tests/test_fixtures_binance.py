@@ -304,6 +304,40 @@ def test_nknusdt_snapshot_parses_and_drops_the_first_diff() -> None:
     assert asks[0.3529] == 10968.0
 
 
+def test_first_binance_us_frame_parses_exactly_and_equals_its_snapshot_id() -> None:
+    rec = read_recording("cryptofeed_BINANCE_US")
+    ts, raw = rec.frames[0]
+    assert binance.parse(raw, ts) == [
+        BookDelta(
+            exchange="binance",
+            symbol="COMPUSDT",
+            bids=(),
+            asks=((297.32, 19.08719),),
+            first_id=113129219,
+            last_id=113129219,
+            ts_ms=1633998274793,  # the exchange's clock is ~70 ms ahead of the receive time
+            received_at=1633998274.723671,
+        )
+    ]
+    url, snap_ts, body = rec.snapshots[0]
+    assert symbol_of(url) == "COMPUSDT"
+    snap = binance.parse_snapshot(body, "COMPUSDT", snap_ts)
+    assert snap.update_id == 113129219  # u == lastUpdateId: the diff is dropped, not applied
+    sync = BinanceSync(OrderBook("COMPUSDT"))
+    for event in binance.parse(raw, ts):
+        sync.on_delta(event)  # type: ignore[arg-type]
+    assert sync.on_snapshot(snap)
+    assert sync.book.levels() == (dict(snap.bids), dict(snap.asks))
+
+
+def test_unused_streams_give_no_events() -> None:
+    rec = read_recording("cryptofeed_BINANCE_US")
+    unused = [(ts, raw) for ts, raw in rec.frames if '"e":"aggTrade"' in raw or '"e":"kline"' in raw]
+    assert len(unused) == 11 + 5  # README: 11 aggTrade, 5 kline
+    for ts, raw in unused:
+        assert binance.parse(raw, ts) == []
+
+
 def test_recordings_are_in_receive_order() -> None:
     for name in RECORDINGS:
         rec = read_recording(name)
