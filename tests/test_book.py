@@ -96,7 +96,9 @@ def test_removing_an_absent_level_is_fine() -> None:
 def test_levels_apply_in_order_within_one_update() -> None:
     book = make_book()
     # insert, change, remove, re-insert the same price in one update: the last word wins
-    book.apply(bids=[(97.0, 1.0), (97.0, 2.0), (97.0, 0.0), (97.0, 3.0)], asks=[(104.0, 1.0), (104.0, 0.0)])
+    book.apply(
+        bids=[(97.0, 1.0), (97.0, 2.0), (97.0, 0.0), (97.0, 3.0)], asks=[(104.0, 1.0), (104.0, 0.0)]
+    )
     bids, asks = book.levels()
     assert bids[97.0] == 3.0
     assert 104.0 not in asks
@@ -155,7 +157,9 @@ def test_levels_returns_copies() -> None:
         ([], [(95.0, 1.0)]),  # ask below the best bid
     ],
 )
-def test_crossed_or_locked_book_raises(bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> None:
+def test_crossed_or_locked_book_raises(
+    bids: list[tuple[float, float]], asks: list[tuple[float, float]]
+) -> None:
     book = make_book()
     book.apply(bids, asks)
     assert book.is_crossed()
@@ -182,7 +186,9 @@ def test_not_crossed_when_one_tick_apart_or_one_sided() -> None:
 PRICES = [round(100.0 + 0.5 * i, 1) for i in range(-8, 9)]  # a small grid: many collisions
 QTYS = [0.0, 0.0, 0.5, 1.0, 2.25, 7.0]  # 0 (removal) drawn often
 
-level_update = st.tuples(st.sampled_from(["bid", "ask"]), st.sampled_from(PRICES), st.sampled_from(QTYS))
+level_update = st.tuples(
+    st.sampled_from(["bid", "ask"]), st.sampled_from(PRICES), st.sampled_from(QTYS)
+)
 
 
 class NaiveBook:
@@ -199,7 +205,9 @@ class NaiveBook:
         else:
             levels[price] = qty
 
-    def top(self, n: int) -> tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]:
+    def top(
+        self, n: int
+    ) -> tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]:
         bids = sorted(self.bids.items(), key=lambda kv: kv[0], reverse=True)[:n]
         asks = sorted(self.asks.items(), key=lambda kv: kv[0])[:n]
         return tuple(bids), tuple(asks)

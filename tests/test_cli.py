@@ -46,7 +46,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def cli(args: list[str], cwd: Path, timeout: float = 30.0, **env: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    args: list[str], cwd: Path, timeout: float = 30.0, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "market", *args],
         cwd=cwd,
@@ -123,7 +125,17 @@ def parse_lines(stdout: str) -> list[dict[str, Any]]:
 def test_watch_mock_prints_json_lines(tmp_path: Path) -> None:
     started = time.time()
     proc = cli(
-        ["watch", "--exchange", "mock", "--symbols", "BTCUSDT,ETHUSDT", "--seconds", "2.5", "--interval", "1"],
+        [
+            "watch",
+            "--exchange",
+            "mock",
+            "--symbols",
+            "BTCUSDT,ETHUSDT",
+            "--seconds",
+            "2.5",
+            "--interval",
+            "1",
+        ],
         tmp_path,
         MOCK_SEED="42",
     )
@@ -156,7 +168,8 @@ def test_watch_mock_prints_json_lines(tmp_path: Path) -> None:
 
 def test_watch_depth_option(tmp_path: Path) -> None:
     proc = cli(
-        ["watch", "--exchange", "mock", "--symbols", "solusdt", "--seconds", "0.6", "--interval", "5",
+        ["watch", "--exchange", "mock", "--symbols", "solusdt", "--seconds", "0.6",
+         "--interval", "5",
          "--depth", "3"],
         tmp_path,
     )  # fmt: skip
@@ -191,8 +204,14 @@ def test_mock_seed_and_symbols_from_the_environment(tmp_path: Path) -> None:
     [
         (["watch", "--exchange", "kraken"], ["--exchange", "kraken"]),
         (["watch", "--exchange", "mock", "--symbols", "BTC$"], ["--symbols", "BTC$"]),
-        (["watch", "--exchange", "mock", "--seconds", "1", "--symbols", ""], ["--symbols", "no symbols"]),
-        (["watch", "--exchange", "mock", "--seconds", "1", "--symbols", " , "], ["--symbols", "no symbols"]),
+        (
+            ["watch", "--exchange", "mock", "--seconds", "1", "--symbols", ""],
+            ["--symbols", "no symbols"],
+        ),
+        (
+            ["watch", "--exchange", "mock", "--seconds", "1", "--symbols", " , "],
+            ["--symbols", "no symbols"],
+        ),
         (["watch", "--exchange", "mock", "--symbols", "BTCUSDT,ETH/USDT"], ["ETH/USDT"]),
         (["watch", "--symbols", "X"], ["X", "Binance"]),  # Binance's own symbol rules
         (["watch", "--exchange", "mock", "--seconds", "-1"], ["--seconds", "-1"]),
@@ -206,7 +225,9 @@ def test_mock_seed_and_symbols_from_the_environment(tmp_path: Path) -> None:
         (["bogus"], ["bogus"]),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: list[str], names: list[str]) -> None:
+def test_bad_arguments_exit_2_with_one_line(
+    tmp_path: Path, args: list[str], names: list[str]
+) -> None:
     proc = cli(args, tmp_path, timeout=15)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert proc.stdout == ""
@@ -225,7 +246,9 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: list[str], nam
         ({"BINANCE_WS_URL": "http://example.com"}, "BINANCE_WS_URL"),
     ],
 )
-def test_bad_environment_exits_2_naming_the_variable(tmp_path: Path, env: dict[str, str], name: str) -> None:
+def test_bad_environment_exits_2_naming_the_variable(
+    tmp_path: Path, env: dict[str, str], name: str
+) -> None:
     proc = cli(["watch", "--seconds", "1"], tmp_path, timeout=15, **env)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert proc.stdout == ""
@@ -280,7 +303,9 @@ def test_watch_binance_books_equal_the_exchange_truth(tmp_path: Path) -> None:
             [sys.executable, "-m", "market", "watch", "--exchange", "binance", "--symbols",
              ",".join(symbols), "--seconds", "6", "--interval", "1"],
             cwd=tmp_path,
-            env=clean_env(BINANCE_WS_URL=ex.ws_url, BINANCE_REST_URL=ex.rest_url, MARKET_FALLBACK="none"),
+            env=clean_env(
+                BINANCE_WS_URL=ex.ws_url, BINANCE_REST_URL=ex.rest_url, MARKET_FALLBACK="none"
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -334,5 +359,8 @@ def test_watch_binance_books_equal_the_exchange_truth(tmp_path: Path) -> None:
         "price": 100.01, "qty": 0.5, "side": "sell", "ts": last["BTCUSDT"]["last_trade"]["ts"],
     }  # fmt: skip
     assert last["ETHUSDT"]["last_trade"]["side"] == "buy"
-    assert (last["ETHUSDT"]["last_trade"]["price"], last["ETHUSDT"]["last_trade"]["qty"]) == (109.99, 2.0)
+    assert (last["ETHUSDT"]["last_trade"]["price"], last["ETHUSDT"]["last_trade"]["qty"]) == (
+        109.99,
+        2.0,
+    )
     assert last["BTCUSDT"]["last_trade"]["ts"] > 1_700_000_000_000

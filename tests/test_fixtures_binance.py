@@ -166,8 +166,11 @@ def test_recording_rebuilds_exact_books(name: str) -> None:
         snap_id = out.snapshot_ids[symbol]
         assert first.first_id <= snap_id + 1 <= first.last_id, (symbol, first, snap_id)
         # the book ends on the last diff of the recording
-        last_u = max(payload(raw)["u"] for _, raw in rec.frames
-                     if payload(raw).get("e") == "depthUpdate" and payload(raw)["s"] == symbol)
+        last_u = max(
+            payload(raw)["u"]
+            for _, raw in rec.frames
+            if payload(raw).get("e") == "depthUpdate" and payload(raw)["s"] == symbol
+        )
         assert sync.book.update_id == last_u
 
     matched = 0
@@ -176,7 +179,10 @@ def test_recording_rebuilds_exact_books(name: str) -> None:
         state = out.states.get((ticker["s"], ticker["u"]))
         if state is None:
             continue  # the book never held exactly this id (inside a batched diff, or pre-snapshot)
-        expected = ((float(ticker["b"]), float(ticker["B"])), (float(ticker["a"]), float(ticker["A"])))
+        expected = (
+            (float(ticker["b"]), float(ticker["B"])),
+            (float(ticker["a"]), float(ticker["A"])),
+        )
         if state == expected:
             matched += 1
         else:
@@ -188,7 +194,9 @@ def test_recording_rebuilds_exact_books(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(RECORDINGS))
-def test_tickers_that_cannot_be_compared_fall_inside_a_diff_or_before_the_snapshot(name: str) -> None:
+def test_tickers_that_cannot_be_compared_fall_inside_a_diff_or_before_the_snapshot(
+    name: str,
+) -> None:
     """Every bookTicker id is accounted for: the book held it, or it lies strictly inside one
     applied diff's range, or at or before the snapshot the book was built from, or after the
     last diff (the recording stopped before the diff carrying it arrived)."""
@@ -275,7 +283,7 @@ def test_first_nknusdt_diff_parses_exactly() -> None:
 
 def test_nknusdt_snapshot_parses_and_drops_the_first_diff() -> None:
     rec = read_recording("cryptofeed_BINANCE")
-    url, ts, body = next(s for s in rec.snapshots if symbol_of(s[0]) == "NKNUSDT")
+    _, ts, body = next(s for s in rec.snapshots if symbol_of(s[0]) == "NKNUSDT")
     snap = binance.parse_snapshot(body, "NKNUSDT", ts)
     assert isinstance(snap, BookSnapshot)
     assert snap.update_id == 499869752
@@ -332,7 +340,9 @@ def test_first_binance_us_frame_parses_exactly_and_equals_its_snapshot_id() -> N
 
 def test_unused_streams_give_no_events() -> None:
     rec = read_recording("cryptofeed_BINANCE_US")
-    unused = [(ts, raw) for ts, raw in rec.frames if '"e":"aggTrade"' in raw or '"e":"kline"' in raw]
+    unused = [
+        (ts, raw) for ts, raw in rec.frames if '"e":"aggTrade"' in raw or '"e":"kline"' in raw
+    ]
     assert len(unused) == 11 + 5  # README: 11 aggTrade, 5 kline
     for ts, raw in unused:
         assert binance.parse(raw, ts) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from decimal import Decimal
 
@@ -16,7 +17,9 @@ T0 = 1_700_000_000.0
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "FOOBAR", "XYZ-USD", "QQQ")
 
 
-def run(symbols: tuple[str, ...], seed: int | None, seconds: float = 100.0, dt: float = 0.1) -> list[list[Event]]:
+def run(
+    symbols: tuple[str, ...], seed: int | None, seconds: float = 100.0, dt: float = 0.1
+) -> list[list[Event]]:
     """``start`` then ``seconds / dt`` steps of simulated time; one list of events per call."""
     ex = MockExchange(symbols, seed)
     out = [ex.start(T0)]
@@ -88,7 +91,7 @@ def test_book_stream_is_valid_and_never_crossed() -> None:
 def tick_of(snap: BookSnapshot) -> Decimal:
     """The smallest gap between adjacent levels of a fresh (contiguous) book."""
     prices = sorted(Decimal(repr(p)) for p, _ in snap.bids + snap.asks)
-    return min(b - a for a, b in zip(prices, prices[1:]))
+    return min(b - a for a, b in itertools.pairwise(prices))
 
 
 def on_grid(price: float, tick: Decimal) -> bool:
@@ -151,7 +154,9 @@ def test_occasional_large_trades() -> None:
     batches = run(SYMBOLS, seed=11, seconds=100)
     large = total = 0
     for symbol in SYMBOLS:
-        sizes = [e.qty for batch in batches for e in batch if isinstance(e, Trade) and e.symbol == symbol]
+        sizes = [
+            e.qty for batch in batches for e in batch if isinstance(e, Trade) and e.symbol == symbol
+        ]
         median = statistics.median(sizes)
         large += sum(q >= 20 * median for q in sizes)
         total += len(sizes)

@@ -49,15 +49,27 @@ def test_settings_are_frozen() -> None:
         ("MARKET_FALLBACK", "none", "fallback", "none"),
         ("BINANCE_WS_URL", "ws://127.0.0.1:9000/", "binance_ws_url", "ws://127.0.0.1:9000"),
         ("BINANCE_REST_URL", "http://127.0.0.1:9001", "binance_rest_url", "http://127.0.0.1:9001"),
-        ("BYBIT_WS_URL", "ws://localhost:1/v5/public/spot", "bybit_ws_url", "ws://localhost:1/v5/public/spot"),
-        ("HYPERLIQUID_WS_URL", "wss://example.test/ws", "hyperliquid_ws_url", "wss://example.test/ws"),
+        (
+            "BYBIT_WS_URL",
+            "ws://localhost:1/v5/public/spot",
+            "bybit_ws_url",
+            "ws://localhost:1/v5/public/spot",
+        ),
+        (
+            "HYPERLIQUID_WS_URL",
+            "wss://example.test/ws",
+            "hyperliquid_ws_url",
+            "wss://example.test/ws",
+        ),
         ("CONNECTION_TIMEOUT_SECONDS", "2.5", "connection_timeout", 2.5),
         ("STALE_AFTER_SECONDS", "7", "stale_after", 7.0),
         ("MOCK_SEED", "42", "mock_seed", 42),
         ("MOCK_SEED", "-3", "mock_seed", -3),
     ],
 )
-def test_every_documented_variable_is_read(name: str, value: str, field: str, expected: object) -> None:
+def test_every_documented_variable_is_read(
+    name: str, value: str, field: str, expected: object
+) -> None:
     s = from_env({name: value})
     assert getattr(s, field) == expected
     # and nothing else moved
@@ -66,7 +78,12 @@ def test_every_documented_variable_is_read(name: str, value: str, field: str, ex
 
 
 def test_empty_values_mean_the_default() -> None:
-    env = {"MARKET_EXCHANGE": "", "MARKET_SYMBOLS": "  ", "MOCK_SEED": "", "STALE_AFTER_SECONDS": ""}
+    env = {
+        "MARKET_EXCHANGE": "",
+        "MARKET_SYMBOLS": "  ",
+        "MOCK_SEED": "",
+        "STALE_AFTER_SECONDS": "",
+    }
     assert from_env(env) == Settings()
 
 
@@ -126,7 +143,9 @@ def test_read_env_file_values(tmp_path: Path) -> None:
 
 def test_environment_wins_over_env_file(tmp_path: Path) -> None:
     path = tmp_path / ".env"
-    path.write_text("MARKET_EXCHANGE=bybit\nMOCK_SEED=1\nMARKET_SYMBOLS=SOLUSDT\n", encoding="utf-8")
+    path.write_text(
+        "MARKET_EXCHANGE=bybit\nMOCK_SEED=1\nMARKET_SYMBOLS=SOLUSDT\n", encoding="utf-8"
+    )
     s = from_env({"MARKET_EXCHANGE": "mock", "MOCK_SEED": "2"}, path)
     assert (s.exchange, s.mock_seed, s.symbols) == ("mock", 2, ("SOLUSDT",))
 
@@ -193,7 +212,9 @@ def test_parse_symbols_normalizes_and_dedupes() -> None:
     assert parse_symbols(" ,BTC,") == ("BTC",)
 
 
-@pytest.mark.parametrize("text", ["BTC$", "BTC$,ETHUSDT", "ETHUSDT,BTC/USDT", "BTC_USDT", "бтц", "btc.usdt"])
+@pytest.mark.parametrize(
+    "text", ["BTC$", "BTC$,ETHUSDT", "ETHUSDT,BTC/USDT", "BTC_USDT", "бтц", "btc.usdt"]
+)
 def test_parse_symbols_rejects_bad_characters(text: str) -> None:
     with pytest.raises(InvalidSymbol):
         parse_symbols(text)

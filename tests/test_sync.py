@@ -14,7 +14,9 @@ from market.sync import BinanceSync, SequencedSync
 SYMBOL = "BTCUSDT"
 
 
-def delta(first: int, last: int, bids: Levels = (), asks: Levels = (), prev: int | None = None) -> BookDelta:
+def delta(
+    first: int, last: int, bids: Levels = (), asks: Levels = (), prev: int | None = None
+) -> BookDelta:
     return BookDelta("binance", SYMBOL, bids, asks, first_id=first, last_id=last, prev_id=prev)
 
 
@@ -209,7 +211,9 @@ def scripted_stream(seed: int, n: int = 120) -> tuple[list[BookSnapshot], list[B
         for _ in range(rng.randint(1, 4)):
             side = rng.choice("ba")
             book = bids if side == "b" else asks
-            price = 90.0 + 0.5 * rng.randint(0, 9) if side == "b" else 95.5 + 0.5 * rng.randint(0, 9)
+            price = (
+                90.0 + 0.5 * rng.randint(0, 9) if side == "b" else 95.5 + 0.5 * rng.randint(0, 9)
+            )
             qty = rng.choice([0.0, 0.0, float(rng.randint(1, 20))])
             if qty:
                 book[price] = qty
@@ -293,7 +297,9 @@ def test_sequenced_deltas_chain_by_prev_id() -> None:
     sync = sequenced()
     sync.on_snapshot(SNAP_100)
     assert sync.on_delta(delta(101, 101, bids=((10.0, 0.0),), prev=100)) is True
-    assert sync.on_delta(delta(105, 105, asks=((11.0, 2.0), (11.5, 1.0)), prev=101)) is True  # ids may jump
+    assert (
+        sync.on_delta(delta(105, 105, asks=((11.0, 2.0), (11.5, 1.0)), prev=101)) is True
+    )  # ids may jump
     assert sync.book.update_id == 105
     assert sync.book.top(5) == (((9.0, 2.0),), ((11.0, 2.0), (11.5, 1.0), (12.0, 4.0)))
 
