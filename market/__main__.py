@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -141,6 +142,10 @@ def watch(args: argparse.Namespace) -> int:
         _emit(out, worker, exchange, symbols, args.depth)  # the last line: the feed as it ends
     except KeyboardInterrupt:
         pass
+    except BrokenPipeError:
+        # the reader went away (e.g. `… | head -n 2`): stop quietly, without a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail too
     finally:
         worker.stop()
     return 0

@@ -286,6 +286,27 @@ def test_sigterm_prints_the_last_line_and_exits_0(tmp_path: Path) -> None:
     assert lines[-1]["symbol"] == "BTCUSDT"
 
 
+def test_a_reader_that_goes_away_stops_it_quietly(tmp_path: Path) -> None:
+    """``python -m market watch … | head -n 1``: no traceback once the pipe is closed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "market", "watch", "--exchange", "mock", "--symbols", "BTCUSDT",
+         "--seconds", "30", "--interval", "0.2"],
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        orjson.loads(proc.stdout.readline())
+        proc.stdout.close()
+        proc.wait(timeout=10)  # the next write fails and ends the run, long before 30 s
+        stderr = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert proc.returncode == 0
+
+
 def test_help_exits_0(tmp_path: Path) -> None:
     proc = cli(["watch", "--help"], tmp_path, timeout=15)
     assert proc.returncode == 0
