@@ -157,8 +157,8 @@ def test_watch_mock_prints_json_lines(tmp_path: Path) -> None:
     rounds = [lines[i : i + 2] for i in range(0, 6, 2)]
     times = [r[0]["t"] for r in rounds]
     assert times == sorted(times)
-    assert times[1] - times[0] == pytest.approx(1.0, abs=0.3)
-    assert times[2] - times[1] == pytest.approx(0.5, abs=0.3)
+    assert times[1] - times[0] == pytest.approx(1.0, abs=0.4)
+    assert times[2] - times[1] == pytest.approx(0.5, abs=0.4)
     btc = [line for line in lines if line["symbol"] == "BTCUSDT"]
     assert all(10_000 <= line["mid"] < 100_000 for line in btc)
     assert btc[-1]["trades"] >= btc[0]["trades"]
@@ -322,7 +322,7 @@ def test_watch_binance_books_equal_the_exchange_truth(tmp_path: Path) -> None:
     with FakeBinance(symbols, seed=3) as ex:
         proc = subprocess.Popen(
             [sys.executable, "-m", "market", "watch", "--exchange", "binance", "--symbols",
-             ",".join(symbols), "--seconds", "6", "--interval", "1"],
+             ",".join(symbols), "--seconds", "7", "--interval", "1"],
             cwd=tmp_path,
             env=clean_env(
                 BINANCE_WS_URL=ex.ws_url, BINANCE_REST_URL=ex.rest_url, MARKET_FALLBACK="none"
@@ -339,17 +339,18 @@ def test_watch_binance_books_equal_the_exchange_truth(tmp_path: Path) -> None:
                 timeout=5,
                 what="the snapshot requests",
             )
-            # the exchange moves while the CLI watches: diffs every 20 ms, a few trades
+            # the exchange moves while the CLI watches: diffs every 20 ms for 2.5 s, two trades
+            tick_until = min(time.monotonic() + 2.5, started + 5.5)
             n_ticks = 0
-            while time.monotonic() - started < 4.5:
+            while time.monotonic() < tick_until:
                 ex.tick(1)
                 n_ticks += 1
                 if n_ticks == 10:
                     ex.trade("BTCUSDT", "100.01000000", "0.50000000", buyer_is_maker=True)
                     ex.trade("ETHUSDT", "109.99000000", "2.00000000", buyer_is_maker=False)
                 time.sleep(0.02)
-            assert n_ticks > 50
-            # then it stops: the last ~1.5 s of the run must end on exactly the exchange's book
+            assert n_ticks > 20
+            # then it stops: after >= 1.5 s of quiet the run must end on exactly the exchange's book
             stdout, stderr = proc.communicate(timeout=20)
         finally:
             if proc.poll() is None:
