@@ -88,12 +88,15 @@ def top_of_book(bids: Levels, asks: Levels) -> TopOfBook:
 
 
 def imbalances(bids: Levels, asks: Levels, depths: tuple[int, ...]) -> tuple[float | None, ...]:
-    """``imbalance`` at several depths (ascending) in one pass over each side."""
-    deepest = depths[-1]
+    """``imbalance`` at several depths in one pass over each side (same values, same Nones)."""
+    deepest = max(depths, default=0)
     bid_cum = _cumulative(bids, deepest)
     ask_cum = _cumulative(asks, deepest)
     out: list[float | None] = []
     for n in depths:
+        if n <= 0:
+            out.append(None)  # as imbalance(): no depth, no value
+            continue
         b = bid_cum[min(n, len(bid_cum)) - 1] if bid_cum else 0.0
         a = ask_cum[min(n, len(ask_cum)) - 1] if ask_cum else 0.0
         total = b + a

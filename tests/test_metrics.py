@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from market.events import Levels
 from market.metrics import (
     DEFAULT_IMBALANCE_DEPTH,
     TopOfBook,
     cumulative_depth,
     imbalance,
+    imbalances,
     microprice,
     mid_price,
     spread,
@@ -103,3 +107,38 @@ def test_cumulative_depth() -> None:
     assert cumulative_depth(BIDS) == [2.0, 3.0, 7.0, 7.5, 15.5, 31.5]
     assert cumulative_depth(ASKS) == [1.0, 4.0, 4.25, 6.25, 10.25, 42.25]
     assert cumulative_depth(()) == []
+
+
+def test_imbalances_by_hand() -> None:
+    # depths 1, 3, 5, 6 of BIDS/ASKS, as in test_imbalance_over_depth_levels
+    assert imbalances(BIDS, ASKS, (1, 3, 5, 6, 20)) == pytest.approx(
+        (1 / 3, 2.75 / 11.25, 5.25 / 25.75, -10.75 / 73.75, -10.75 / 73.75), rel=1e-12
+    )
+    assert imbalances((), (), (1, 5)) == (None, None)
+    assert imbalances(BIDS, (), (1, 5)) == (1.0, 1.0)
+    assert imbalances((), ASKS, (2,)) == (-1.0,)
+
+
+def test_imbalances_zero_depth_and_any_order_like_imbalance() -> None:
+    assert imbalances(BIDS, ASKS, (0, 5)) == (None, imbalance(BIDS, ASKS, 5))
+    assert imbalances(BIDS, ASKS, (5, 1)) == (imbalance(BIDS, ASKS, 5), imbalance(BIDS, ASKS, 1))
+    assert imbalances(BIDS, ASKS, ()) == ()
+
+
+levels_strategy = st.lists(
+    st.tuples(st.floats(0.01, 1e6), st.floats(0, 1e6, allow_subnormal=False)), max_size=30
+).map(tuple)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bids=levels_strategy,
+    asks=levels_strategy,
+    depths=st.lists(st.integers(1, 40), min_size=1, max_size=6, unique=True).map(
+        lambda d: tuple(sorted(d))
+    ),
+)
+def test_imbalances_equals_imbalance_at_each_depth(
+    bids: Levels, asks: Levels, depths: tuple[int, ...]
+) -> None:
+    assert imbalances(bids, asks, depths) == tuple(imbalance(bids, asks, n) for n in depths)
