@@ -211,23 +211,20 @@ def test_card_values_exact() -> None:
     series = (row(10.0, 98.0, 100.0, imb=0.5), row(11.0, 99.0, 101.0, imb=0.0))
     v = view(series=series)
     cards = card_values(v, series_array(series), 1, 2)
-    assert [c.label for c in cards] == [
-        "Best bid",
-        "Best ask",
-        "Mid",
-        "Spread",
-        "Imbalance (top 1)",
-    ]
-    assert [c.value for c in cards] == ["100.00", "101.00", "100.50", "1.00 · 99.50 bps", "-0.333"]
-    # vs the row at t=10 (one second before the newest): bid 98 → 100, ask 100 → 101, mid 99 → 100.5
-    # spread bps 2/99*1e4 = 202.02 → 99.50: -102.52; imbalance (1-2)/(1+2) - 0.5 = -0.833
-    assert [c.delta for c in cards] == ["+2.00", "+1.00", "+1.500", "-102.52 bps", "-0.833"]
-    assert cards[3].delta_color == "inverse"
+    labels = ["Best bid", "Best ask", "Mid", "Spread", "Spread (bps)", "Imbalance (top 1)"]
+    assert [c.label for c in cards] == labels
+    assert [c.value for c in cards] == ["100.00", "101.00", "100.50", "1.00", "99.50 bps", "-0.333"]
+    # vs the row at t=10 (one second before the newest): bid 98 → 100, ask 100 → 101,
+    # mid 99 → 100.5, spread 2 → 1, spread bps 2/99*1e4 = 202.02 → 1/100.5*1e4 = 99.50,
+    # imbalance of the top level (1-2)/(1+2) = -0.333 vs 0.5
+    deltas = ["+2.00", "+1.00", "+1.500", "-1.00", "-102.52 bps", "-0.833"]
+    assert [c.delta for c in cards] == deltas
+    assert [c.delta_color for c in cards] == ["normal"] * 3 + ["inverse"] * 2 + ["normal"]
 
 
 def test_card_values_without_history_have_no_delta() -> None:
     cards = card_values(view(), series_array(()), 5, 2)
-    assert [c.delta for c in cards] == [None] * 5
+    assert [c.delta for c in cards] == [None] * 6
     assert cards[0].value == "100.00"
 
 
@@ -247,7 +244,7 @@ def test_ladder_html_order_bars_and_spread_row() -> None:
     # cumulative: asks 2, 4 and bids 1, 4 → scaled to 4
     assert re.findall(r"(\d+\.\d)%,transparent", html) == ["100.0", "50.0", "25.0", "100.0"]
     assert html.index("ask") < html.index("spreadrow") < html.index('class="bid"')
-    assert "100.500</td>" in html and "spread</span> 1.00 · 99.50 bps" in html
+    assert '<td class="px">100.500</td><td>1.00</td><td>99.50 bps</td></tr>' in html
     assert "SIMULATED" not in html
 
 
@@ -318,6 +315,7 @@ def test_status_html_live_stale_and_retry() -> None:
     )
     html = status_html(stale)
     assert 'class="statusbar stale"' in html and "STALE · last msg 12 s ago" in html
+    assert '<span class="chip state bad">● LIVE</span>' in html  # "live" but red: stale
     assert "next retry in <b>3.0 s" in html
     assert "waiting for the feed" in status_html(None)
     assert "PAUSED" in status_html(live, paused_at=0.0) and "00:00:00 UTC" in status_html(
@@ -345,7 +343,7 @@ def test_price_figure_traces_axes_and_labels() -> None:
     arr = series_array((row(1.0, 100.0, 101.0, 0.5), row(2.0, 100.5, 101.0, -0.25)))
     fig = build_price_figure(arr, exchange="mock", symbol="BTCUSDT", depth=5, simulated=True)
     names = [t.name for t in fig.data]
-    assert names == ["best ask", "best bid", "mid", "spread (bps)", "imbalance top 5"]
+    assert names == ["ask", "bid", "mid", "spread bps", "imbalance 5"]
     assert fig.data[0].x.tolist() == [1000.0, 2000.0]  # ms since the epoch on a date axis
     assert fig.data[2].y.tolist() == [100.5, 100.75]
     assert fig.data[4].y.tolist() == [0.5, -0.25]
@@ -430,6 +428,7 @@ def test_page_renders_every_part_on_the_simulated_feed(page: AppTest) -> None:
         "Best ask",
         "Mid",
         "Spread",
+        "Spread (bps)",
         "Imbalance (top 5)",
     ]
     for m in page.metric:
@@ -440,7 +439,7 @@ def test_page_renders_every_part_on_the_simulated_feed(page: AppTest) -> None:
     spec = json.loads(charts[0].proto.spec)
     assert spec["layout"]["uirevision"] == "mock:BTCUSDT"
     assert "SIMULATED" in spec["layout"]["title"]["text"]
-    assert [t["name"] for t in spec["data"]][:3] == ["best ask", "best bid", "mid"]
+    assert [t["name"] for t in spec["data"]][:3] == ["ask", "bid", "mid"]
 
     ladder = html_of(page, 'class="ladder"')
     assert ladder.count('<tr class="ask"') == 20 and ladder.count('<tr class="bid"') == 20
@@ -468,7 +467,8 @@ def test_cards_ladder_and_tape_show_the_store_values(page: AppTest) -> None:
     assert cards["Best bid"].value == fmt_price(tob.best_bid, 2)
     assert cards["Best ask"].value == fmt_price(tob.best_ask, 2)
     assert cards["Mid"].value == fmt_price(tob.mid, 2)
-    assert cards["Spread"].value == f"{fmt_price(tob.spread, 2)} · {fmt_bps(tob.spread_bps)}"
+    assert cards["Spread"].value == fmt_price(tob.spread, 2)
+    assert cards["Spread (bps)"].value == fmt_bps(tob.spread_bps)
     assert cards["Imbalance (top 5)"].value == fmt_imbalance(imbalance(v.bids, v.asks, 5))
     # and read back as numbers, independently of the helpers
     assert float(cards["Best bid"].value.replace(",", "")) == tob.best_bid
@@ -515,7 +515,7 @@ def test_invalid_symbol_is_refused_and_the_feed_keeps_running(page: AppTest) -> 
     )
     assert set(worker.store.snapshot().markets) == {("mock", "BTCUSDT"), ("mock", "ETHUSDT")}
     assert page.selectbox(key="market").options == ["BTCUSDT", "ETHUSDT"]
-    assert len(page.metric) == 5  # the page keeps running
+    assert len(page.metric) == 6  # the page keeps running
 
 
 def test_valid_symbols_reconfigure_the_feed(page: AppTest) -> None:

@@ -50,10 +50,9 @@ def ladder_html(
     bid_rows = _rows(bids, "bid", decimals, scale, qd)
     tob = top_of_book(bids, asks)
     spread_row = (
-        '<tr class="spreadrow"><td class="px">'
-        f"{fmt_price(tob.mid, decimals + 1)}</td>"
-        f'<td colspan="2"><span class="lbl">spread</span> {fmt_price(tob.spread, decimals)} · '
-        f"{fmt_bps(tob.spread_bps)}</td></tr>"
+        '<tr class="spreadrow" title="mid · spread · spread in bps">'
+        f'<td class="px">{fmt_price(tob.mid, decimals + 1)}</td>'
+        f"<td>{fmt_price(tob.spread, decimals)}</td><td>{fmt_bps(tob.spread_bps)}</td></tr>"
     )
     sim = ' <span class="simtag">SIMULATED</span>' if simulated else ""
     return (

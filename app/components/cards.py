@@ -1,4 +1,4 @@
-"""Metric cards: best bid, best ask, mid, spread, imbalance, each with a delta vs ~1 s ago.
+"""Metric cards: best bid, best ask, mid, spread (abs, bps), imbalance; deltas vs ~1 s ago.
 
 ``card_values`` is pure (view + series in, labelled strings out) so a test can compare the
 page's cards with the store's values formatted by the same helpers.
@@ -43,7 +43,7 @@ def reference_row(series: np.ndarray, lookback: float = DELTA_LOOKBACK_S) -> np.
 
 
 def card_values(view: MarketView, series: np.ndarray, depth: int, decimals: int) -> list[Card]:
-    """The five cards of a synced book; deltas vs the series ~1 s before its newest point."""
+    """The six cards of a synced book; deltas vs the series ~1 s before its newest point."""
     tob = top_of_book(view.bids, view.asks)
     imb = imbalance(view.bids, view.asks, depth)
     ref = reference_row(series)
@@ -53,11 +53,6 @@ def card_values(view: MarketView, series: np.ndarray, depth: int, decimals: int)
             return None
         return fmt_signed(now - float(ref[COL[column]]), places, suffix)
 
-    spread_value = (
-        f"{fmt_price(tob.spread, decimals)} · {fmt_bps(tob.spread_bps)}"
-        if tob.spread is not None
-        else fmt_price(None, decimals)
-    )
     return [
         Card(
             "Best bid", fmt_price(tob.best_bid, decimals), delta(tob.best_bid, "best_bid", decimals)
@@ -68,10 +63,17 @@ def card_values(view: MarketView, series: np.ndarray, depth: int, decimals: int)
         Card("Mid", fmt_price(tob.mid, decimals), delta(tob.mid, "mid", decimals + 1)),
         Card(
             "Spread",
-            spread_value,
+            fmt_price(tob.spread, decimals),
+            delta(tob.spread, "spread", decimals),
+            "inverse",
+            "best ask - best bid, in the quote currency",
+        ),
+        Card(
+            "Spread (bps)",
+            fmt_bps(tob.spread_bps),
             delta(tob.spread_bps, "spread_bps", 2, " bps"),
             "inverse",
-            "best ask - best bid, and relative to the mid in basis points (0.01 %)",
+            "the spread relative to the mid, in basis points (1 bp = 0.01 %)",
         ),
         Card(
             f"Imbalance (top {depth})",

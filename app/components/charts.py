@@ -8,6 +8,8 @@ whenever the browser-side chart is updated in place rather than rebuilt.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 
@@ -59,7 +61,7 @@ def build_price_figure(
         go.Scatter(
             x=x,
             y=col("best_ask"),
-            name="best ask",
+            name="ask",
             mode="lines",
             line={**line, "color": RED},
             hovertemplate="%{y}<extra>ask</extra>",
@@ -67,7 +69,7 @@ def build_price_figure(
         go.Scatter(
             x=x,
             y=col("best_bid"),
-            name="best bid",
+            name="bid",
             mode="lines",
             line={**line, "color": GREEN},
             fill="tonexty",
@@ -85,7 +87,7 @@ def build_price_figure(
         go.Scatter(
             x=x,
             y=col("spread_bps"),
-            name="spread (bps)",
+            name="spread bps",
             mode="lines",
             yaxis="y2",
             line={**line, "color": BLUE},
@@ -94,7 +96,7 @@ def build_price_figure(
         go.Scatter(
             x=x,
             y=col(imb_name),
-            name=f"imbalance top {depth}",
+            name=f"imbalance {depth}",
             mode="lines",
             yaxis="y3",
             line={**line, "color": TEXT},
@@ -111,7 +113,7 @@ def build_price_figure(
         "showspikes": False,
         "automargin": True,
     }
-    layout = {
+    layout: dict[str, Any] = {
         "title": {
             "text": chart_title(symbol, exchange, simulated),
             "x": 0.0,
@@ -160,7 +162,9 @@ def build_price_figure(
             "title": {"text": f"imb. {depth}", "font": {"size": 10, "color": MUTED}},
         },
     }
-    if n == 0:
+    if n == 0:  # no axes (they would show an arbitrary year 2000 range), only the message
+        for name in ("xaxis", "yaxis", "yaxis2", "yaxis3"):
+            layout[name] = {**layout[name], "visible": False}
         layout["annotations"] = [
             {
                 "text": "waiting for data…",

@@ -29,7 +29,7 @@ from market.store import MarketStore, MarketView
 log = logging.getLogger(__name__)
 
 REFRESH_S = 0.8
-PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False, "responsive": True}
+PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False, "responsive": True, "showTips": False}
 
 
 def chart_key(exchange: str, symbol: str) -> str:
@@ -68,10 +68,11 @@ def draw(store: MarketStore, prefs: Prefs) -> float:
     if synced:
         render_cards(card_values(view, series, prefs.depth, decimals))
     else:
+        history = "the chart shows history only" if len(series) else "no history yet"
         st.html(
             notice_html(
                 f"{view.symbol}: order book not synced — {view.detail or 'waiting for the book'}. "
-                "Prices are hidden until the book is rebuilt; the chart shows history only."
+                f"Prices are hidden until the book is rebuilt; {history}."
             )
         )
 
@@ -93,7 +94,7 @@ def draw(store: MarketStore, prefs: Prefs) -> float:
                 ladder_html(view.bids, view.asks, decimals, symbol=view.symbol, simulated=simulated)
             )
         else:
-            st.html(notice_html(f"order book hidden: {view.detail or 'not synced'}"))
+            st.html(notice_html("order book hidden until it is synced"))
     with right:
         st.html(tape_html(view.trades, decimals, simulated=simulated))
     return time.perf_counter() - started

@@ -42,12 +42,15 @@ def status_html(status: FeedStatus | None, *, paused_at: float | None = None) ->
     stale = status.stale
     cls = "stale" if stale else STATE_CLASS.get(status.state, "warn")
     age = fmt_age(status.last_message_age_s)
-    age_chip = (
-        f'<span class="chip stale" title="no message for longer than {status.stale_after_s:.0f} s">'
-        f"STALE · last msg {age} ago</span>"
-        if stale
-        else f'<span class="chip">last msg <b>{age}</b> ago</span>'
-    )
+    if status.last_message_age_s is None:
+        age_chip = '<span class="chip">no message yet</span>'
+    elif stale:
+        age_chip = (
+            f'<span class="chip stale" title="silent for more than {status.stale_after_s:.0f} s">'
+            f"STALE · last msg {age} ago</span>"
+        )
+    else:
+        age_chip = f'<span class="chip">last msg <b>{age}</b> ago</span>'
     retry = (
         f'<span class="chip warn">next retry in <b>{fmt_age(status.next_retry_in_s)}</b></span>'
         if status.next_retry_in_s is not None
@@ -57,7 +60,7 @@ def status_html(status: FeedStatus | None, *, paused_at: float | None = None) ->
     return (
         f'<div class="statusbar {cls}" data-state="{esc(status.state)}" data-stale="{int(stale)}">'
         f"{pause}"
-        f'<span class="chip state {STATE_CLASS.get(status.state, "warn")}">'
+        f'<span class="chip state {"bad" if stale else STATE_CLASS.get(status.state, "warn")}">'
         f"● {esc(status.state.upper())}</span>"
         f'<span class="chip">{esc(status.exchange)}</span>'
         f'<span class="chip"><b>{fmt_rate(status.msg_rate)}</b> msg/s</span>'
@@ -73,7 +76,7 @@ def status_html(status: FeedStatus | None, *, paused_at: float | None = None) ->
 
 SIMULATED_BANNER = (
     '<div class="simbanner" data-testid="simulated-banner">'
-    "⚠ SIMULATED DATA — generated locally by the mock feed, not a real market. "
+    "⚠ SIMULATED DATA — generated locally by the simulated feed, not a real market. "
     "Do not trade on these numbers.</div>"
 )
 

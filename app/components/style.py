@@ -59,8 +59,16 @@ table.book tr.bid td.px { color: #0ecb81; }
 table.book tr.spreadrow td { color: #e6e6e6; background: #161b26; padding: 3px 4px;
   border-top: 1px solid #232a38; border-bottom: 1px solid #232a38; }
 table.book tr.spreadrow td.px { color: #f0b90b; font-weight: 700; }
-table.book tr.spreadrow .lbl { color: #8b93a7; }
-.tape { max-height: 760px; overflow-y: auto; }
+
+.tape { max-height: 760px; overflow-y: auto; container-type: inline-size; }
+table.trades th.tm { width: 25%; }
+table.trades th.px { width: 33%; }
+table.trades th.qty { width: 23%; }
+table.trades th.val { width: 19%; }
+/* a narrow tape (small screens, sidebar open) drops the time column rather than truncating */
+@container (max-width: 250px) { table.trades .tm { display: none; } }
+.ladder { container-type: inline-size; }
+@container (max-width: 230px) { table.book td, table.book th { padding: 0 2px; font-size: 11px; } }
 table.trades { font-size: 11.5px; }
 table.trades tr.buy td.px, table.trades tr.buy td:nth-child(3) { color: #0ecb81; }
 table.trades tr.sell td.px, table.trades tr.sell td:nth-child(3) { color: #f6465d; }

@@ -50,8 +50,7 @@ def tape_html(
         '<div class="panelhead" '
         f'title="◆ large: notional ≥ {factor:g}× the median of the shown trades">'
         f"TRADES · last {rows} · ◆ ≥{factor:g}× median{sim}</div>"
-        '<table class="trades"><colgroup><col style="width:25%"><col style="width:33%">'
-        '<col style="width:23%"><col style="width:19%"></colgroup>'
-        "<thead><tr><th>Time</th><th>Price</th><th>Size</th><th>Value</th></tr></thead>"
+        '<table class="trades"><thead><tr><th class="tm">Time</th><th class="px">Price</th>'
+        '<th class="qty">Size</th><th class="val">Value</th></tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
