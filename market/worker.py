@@ -38,7 +38,7 @@ from market.errors import BadMessage, FeedError, InvalidSymbol, RegionBlocked, S
 from market.events import FeedState, FeedStatus, ServerNotice, Source
 from market.feeds import binance, mock
 from market.pipeline import Pipeline
-from market.settings import Settings
+from market.settings import Settings, validate_symbol
 from market.store import MarketStore
 from market.sync import BinanceSync, SequencedSync
 
@@ -296,11 +296,14 @@ class Worker:
 
 
 def check_symbols(settings: Settings) -> Settings:
-    """Apply the exchange's own symbol rules (raises ``InvalidSymbol`` naming the symbol)."""
+    """Apply the common symbol rules, then the exchange's own (raises ``InvalidSymbol``
+    naming the symbol): a ``Settings`` built in code has not been through ``from_env``."""
+    symbols = tuple(dict.fromkeys(validate_symbol(s) for s in settings.symbols))
+    if not symbols:
+        raise InvalidSymbol("no symbols given")
     if settings.exchange == "binance":
-        symbols = tuple(dict.fromkeys(binance.venue_symbol(s) for s in settings.symbols))
-        return replace(settings, symbols=symbols)
-    return settings
+        symbols = tuple(dict.fromkeys(binance.venue_symbol(s) for s in symbols))
+    return replace(settings, symbols=symbols)
 
 
 class _Feed:

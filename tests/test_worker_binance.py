@@ -714,7 +714,7 @@ def test_invalid_symbols_are_refused_before_anything_is_sent(
         Worker(settings)
     w = make_worker(fake_btc, (BTC,))
     wait_connected(fake_btc, w, 1, BTC)
-    with pytest.raises(InvalidSymbol, match="not a Binance spot symbol"):
+    with pytest.raises(InvalidSymbol):
         w.reconfigure(symbols=(BTC, bad))
     assert w.settings.symbols == (BTC,)
     time.sleep(0.2)  # nothing was sent for the refused configuration
@@ -744,6 +744,23 @@ def test_reconfigure_switches_symbols(fake: FakeBinance, make_worker: WorkerFact
     s = wait_status(w, lambda s: s.symbols == (ETH,) and s.state == "live", "live on ETH only")
     assert (s.reconnects, s.bad_messages) == (0, 0)
     assert fake.handshakes == 3
+
+
+@pytest.mark.parametrize("exchange", ["mock", "bybit", "hyperliquid"])
+def test_invalid_symbols_are_refused_on_every_exchange(
+    fake_btc: FakeBinance, make_worker: WorkerFactory, exchange: str
+) -> None:
+    for bad in (("BTC$",), ("BTC USDT",), ()):
+        with pytest.raises(InvalidSymbol):
+            Worker(Settings(exchange=exchange, symbols=bad))
+    w = make_worker(fake_btc, (BTC,))
+    wait_connected(fake_btc, w, 1, BTC)
+    with pytest.raises(InvalidSymbol, match="only letters, digits and '-'"):
+        w.reconfigure(exchange=exchange, symbols=("BTC$",))
+    assert (w.settings.exchange, w.settings.symbols) == ("binance", (BTC,))
+    time.sleep(0.2)  # the running feed was left alone
+    assert (fake_btc.handshakes, fake_btc.connections()) == (1, 1)
+    assert list(w.store.snapshot(series=False).markets) == [("binance", BTC)]
 
 
 # -- 11. snapshot failures --------------------------------------------------------------------
