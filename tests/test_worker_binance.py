@@ -438,6 +438,22 @@ def test_bad_frames_are_counted_and_skipped(fake: FakeBinance, make_worker: Work
     assert [view(w, x).resyncs for x in SYMBOLS] == [0, 0]
 
 
+def test_non_finite_price_is_a_bad_message(fake: FakeBinance, make_worker: WorkerFactory) -> None:
+    w = make_worker(fake)
+    wait_connected(fake, w, 1)
+    fake.tick(2)
+    wait_truth(fake, w)
+    update_id = fake.truth(BTC)[2]
+    fake.send_raw({"stream": "btcusdt@depth@100ms", "data": {
+        "e": "depthUpdate", "E": 1, "s": BTC, "U": update_id + 1, "u": update_id + 1,
+        "b": [], "a": [["NaN", "1.00000000"]]}})
+    fake.tick(2)
+    wait_status(w, lambda s: s.messages == 4 + 1 + 4, "every frame counted")
+    assert status(w).bad_messages == 1  # not a level: never in the book, never shown
+    assert_truth(fake, w)
+    assert fake.snapshot_requests == {BTC: 1, ETH: 1}
+
+
 # -- 6, 7. refusals ---------------------------------------------------------------------------
 
 
