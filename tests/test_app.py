@@ -536,6 +536,32 @@ def test_valid_symbols_reconfigure_the_feed(page: AppTest) -> None:
     assert ("mock", "ETHUSDT") not in worker.store.snapshot().markets
 
 
+def test_switching_exchange_shows_the_new_feed_state(
+    page: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # nothing listens on port 9: the Binance feed can only fail and retry, never reach the net
+    monkeypatch.setenv("BINANCE_WS_URL", "ws://127.0.0.1:9")
+    monkeypatch.setenv("BINANCE_REST_URL", "http://127.0.0.1:9")
+    page.run()
+    worker = running_worker()
+    page.selectbox(key="exchange").select("binance").run()
+    assert not page.exception and not page.sidebar.error
+    assert worker.settings.exchange == "binance"
+    wait_for(
+        lambda: (s := worker.store.snapshot().statuses.get("binance")) and s.reconnects >= 1,
+        timeout=15.0,
+        what="the Binance feed to fail over to reconnecting",
+    )
+    page.run()
+    status = html_of(page, 'class="statusbar')
+    assert 'data-state="reconnecting"' in status or 'data-state="connecting"' in status
+    assert "next retry in" in status or "connecting" in status
+    assert len(page.metric) == 0  # no book: no numbers
+    notices = [h.value for h in page.html if h.value.startswith('<div class="notice')]
+    assert notices, "the page must say why there are no numbers"
+    assert not [h for h in page.html if h.value.startswith('<div class="simbanner"')]
+
+
 def test_unsynced_book_shows_why_instead_of_numbers(page: AppTest) -> None:
     page.run()
     worker = running_worker()
