@@ -31,7 +31,7 @@ from app.components.cards import card_values  # noqa: E402
 from app.components.charts import build_price_figure  # noqa: E402
 from app.components.dashboard import draw, reference_price  # noqa: E402
 from app.components.fmt import price_decimals  # noqa: E402
-from app.components.series import series_array, window  # noqa: E402
+from app.components.series import series_array, thin_rows, window  # noqa: E402
 from app.components.sidebar import Prefs  # noqa: E402
 from app.components.trades import TAPE_ROWS, tape_html  # noqa: E402
 from market.events import FeedStatus  # noqa: E402
@@ -85,7 +85,7 @@ def bench(points: int, window_name: str, repeat: int) -> dict[str, object]:
         )
 
     view = snap().markets[key]
-    series = window(series_array(view.series), prefs.window_s)
+    series = window(series_array(thin_rows(view.series)), prefs.window_s)
     decimals = price_decimals(reference_price(view, series))
     fig = build_price_figure(series, exchange="mock", symbol=SYMBOL, depth=5, simulated=True)
 
@@ -95,7 +95,9 @@ def bench(points: int, window_name: str, repeat: int) -> dict[str, object]:
 
     stages = {
         "snapshot": timed(snap, repeat),
-        "series_array": timed(lambda: window(series_array(view.series), prefs.window_s), repeat),
+        "series_array": timed(
+            lambda: window(series_array(thin_rows(view.series)), prefs.window_s), repeat
+        ),
         "cards": timed(lambda: card_values(view, series, 5, decimals), repeat),
         "figure": timed(
             lambda: build_price_figure(

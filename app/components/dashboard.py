@@ -19,7 +19,7 @@ from app.components.book import ladder_html
 from app.components.cards import card_values, render_cards
 from app.components.charts import build_price_figure
 from app.components.fmt import esc, price_decimals
-from app.components.series import COL, series_array, window
+from app.components.series import COL, RECENT_ROWS, series_array, thin_rows, window
 from app.components.sidebar import Prefs
 from app.components.status import is_simulated, notice_html, render_status
 from app.components.trades import TAPE_ROWS, tape_html
@@ -62,11 +62,12 @@ def draw(store: MarketStore, prefs: Prefs) -> float:
         st.html(notice_html(f"Waiting for data: {prefs.symbol} on {prefs.exchange}…", "info"))
         return time.perf_counter() - started
 
-    series = window(series_array(view.series), prefs.window_s)
+    series = window(series_array(thin_rows(view.series)), prefs.window_s)
     decimals = price_decimals(reference_price(view, series))
     synced = view.synced and bool(view.bids) and bool(view.asks)
     if synced:
-        render_cards(card_values(view, series, prefs.depth, decimals))
+        recent = series_array(view.series[-RECENT_ROWS:])  # full resolution for the deltas
+        render_cards(card_values(view, recent, prefs.depth, decimals))
     else:
         history = "the chart shows history only" if len(series) else "no history yet"
         st.html(
