@@ -388,7 +388,7 @@ def test_mutated_valid_frames(
     if level_edit is not None:
         side, index, value = level_edit
         levels = payload.get(side)
-        if isinstance(levels, list) and levels and isinstance(levels[0], list):
+        if isinstance(levels, list) and levels and isinstance(levels[0], list) and len(levels[0]) > index:
             levels[0][index] = value
     raw = json.dumps({"stream": "bnbbtc@depth", "data": payload} if wrap else payload)
     parse_or_bad(raw)
