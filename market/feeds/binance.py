@@ -18,6 +18,7 @@ import orjson
 
 from market.errors import BadMessage, InvalidSymbol
 from market.events import BookDelta, BookSnapshot, Event, Levels, ServerNotice, Trade
+from market.feeds import decode_object
 
 EXCHANGE = "binance"
 DEPTH_STREAM = "depth@100ms"
@@ -94,12 +95,7 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
     Raises ``BadMessage`` for anything that is not one of these (subscription replies and
     unknown event types give no events).
     """
-    try:
-        msg = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadMessage(f"not JSON: {exc}") from None
-    if not isinstance(msg, dict):
-        raise BadMessage(f"expected a JSON object, got {type(msg).__name__}")
+    msg = decode_object(raw)
     data = msg.get("data", msg)
     if not isinstance(data, dict):
         raise BadMessage("'data' is not an object")

@@ -24,6 +24,7 @@ import orjson
 
 from market.errors import BadMessage, InvalidSymbol
 from market.events import BookDelta, BookSnapshot, Event, Levels, Ticker, Trade
+from market.feeds import decode_object
 
 EXCHANGE = "bybit"
 BOOK_DEPTH = 50
@@ -95,12 +96,7 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Ack]:
 
     Subscription and ping replies become ``Ack``; anything else unknown raises ``BadMessage``.
     """
-    try:
-        msg = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadMessage(f"not JSON: {exc}") from None
-    if not isinstance(msg, dict):
-        raise BadMessage(f"expected a JSON object, got {type(msg).__name__}")
+    msg = decode_object(raw)
     topic = msg.get("topic")
     if not isinstance(topic, str):
         op = msg.get("op")

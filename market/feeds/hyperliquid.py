@@ -23,6 +23,7 @@ import orjson
 
 from market.errors import BadMessage, InvalidSymbol
 from market.events import BookSnapshot, Event, Levels, Ticker, Trade
+from market.feeds import decode_object
 
 EXCHANGE = "hyperliquid"
 PING_INTERVAL_S = 30.0
@@ -78,14 +79,9 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Reply]:
         {"channel":"trades","data":[{"coin":"BTC","side":"B","px":"105056.0","sz":"0.00219",
           "time":1737918794873,"hash":"0xde47…","tid":121451470284048,"users":["0x…","0x…"]}]}
     """
-    if isinstance(raw, str) and raw.startswith("Websocket connection established"):
+    if isinstance(raw, str) and raw.startswith(GREETING):
         return []
-    try:
-        msg = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadMessage(f"not JSON: {exc}") from None
-    if not isinstance(msg, dict):
-        raise BadMessage(f"expected a JSON object, got {type(msg).__name__}")
+    msg = decode_object(raw)
     channel = msg.get("channel")
     data = msg.get("data")
     try:
