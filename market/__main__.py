@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import orjson
 
 from market.errors import InvalidSymbol, SettingsError
-from market.settings import EXCHANGES, Settings, parse_symbols
+from market.settings import EXCHANGES, Settings, parse_exchanges, parse_symbols
 from market.store import MarketView, StoreSnapshot
 from market.events import FeedStatus
 from market.metrics import imbalance, top_of_book
@@ -51,11 +51,23 @@ def _positive(kind: type[float] | type[int], name: str, upper: float) -> Any:
     return parse
 
 
+def _exchanges(text: str) -> tuple[str, ...]:
+    try:
+        return parse_exchanges("--exchange", text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--exchange=", "", 1)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Live market monitor, headless.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     watch = commands.add_parser("watch", help="print the store as JSON lines")
-    watch.add_argument("--exchange", choices=EXCHANGES, help="default: MARKET_EXCHANGE or binance")
+    watch.add_argument(
+        "--exchange",
+        type=_exchanges,
+        help=f"one of {', '.join(EXCHANGES)}, or several comma-separated (one line per exchange "
+        "and symbol); default: MARKET_EXCHANGE or binance",
+    )
     watch.add_argument("--symbols", help="comma-separated, e.g. BTCUSDT,ETHUSDT (default: MARKET_SYMBOLS)")
     watch.add_argument("--seconds", type=_positive(float, "--seconds", 7 * 86_400), default=20.0)
     watch.add_argument("--interval", type=_positive(float, "--interval", 3_600), default=1.0)
@@ -102,30 +114,34 @@ def market_line(view: MarketView, status: FeedStatus | None, depth: int, now: fl
     }
 
 
-def snapshot_lines(snap: StoreSnapshot, exchange: str, symbols: Sequence[str], depth: int) -> list[bytes]:
-    status = snap.statuses.get(exchange)
+def snapshot_lines(
+    snap: StoreSnapshot, exchanges: str | Sequence[str], symbols: Sequence[str], depth: int
+) -> list[bytes]:
+    """One line per exchange and symbol watched, in that order."""
     lines = []
-    for symbol in symbols:
-        view = snap.markets.get((exchange, symbol))
-        if view is None:
-            continue
-        lines.append(orjson.dumps(market_line(view, status, depth, snap.taken_at)))
+    for exchange in (exchanges,) if isinstance(exchanges, str) else exchanges:
+        status = snap.statuses.get(exchange)
+        for symbol in symbols:
+            view = snap.markets.get((exchange, symbol))
+            if view is None:
+                continue
+            lines.append(orjson.dumps(market_line(view, status, depth, snap.taken_at)))
     return lines
 
 
 def watch(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
-        exchange = args.exchange or settings.exchange
+        exchanges = args.exchange or settings.exchanges
         symbols = settings.symbols if args.symbols is None else _symbols_argument(args.symbols)
         worker = Worker(
-            Settings(**{**_fields(settings), "exchange": exchange, "symbols": symbols}),
+            Settings(**{**_fields(settings), "exchanges": exchanges, "symbols": symbols}),
             MarketStore(depth=max(args.depth, 20)),
         )
     except (SettingsError, InvalidSymbol) as exc:
         print(f"{PROG} watch: error: {exc}", file=sys.stderr)
         return 2
-    symbols = worker.settings.symbols
+    exchanges, symbols = worker.settings.exchanges, worker.settings.symbols
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     out = sys.stdout.buffer
@@ -138,8 +154,8 @@ def watch(args: argparse.Namespace) -> int:
                 break
             if deadline - time.monotonic() <= 0:
                 break
-            _emit(out, worker, exchange, symbols, args.depth)
-        _emit(out, worker, exchange, symbols, args.depth)  # the last line: the feed as it ends
+            _emit(out, worker, exchanges, symbols, args.depth)
+        _emit(out, worker, exchanges, symbols, args.depth)  # the last line: the feed as it ends
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -158,9 +174,9 @@ def _symbols_argument(text: str) -> tuple[str, ...]:
         raise InvalidSymbol(f"--symbols: {exc}") from exc
 
 
-def _emit(out: Any, worker: Worker, exchange: str, symbols: Sequence[str], depth: int) -> None:
+def _emit(out: Any, worker: Worker, exchanges: Sequence[str], symbols: Sequence[str], depth: int) -> None:
     snap = worker.store.snapshot(series=False, max_trades=1)
-    for line in snapshot_lines(snap, exchange, symbols, depth):
+    for line in snapshot_lines(snap, exchanges, symbols, depth):
         out.write(line + b"\n")
     out.flush()
 

@@ -2,12 +2,17 @@
 
 Pure of I/O: a ``Pipeline`` is fed lists of events (from a socket, a recording or the
 simulator) and calls ``on_resync(symbol, reason)`` when a symbol's book must be rebuilt.
+
+Symbols: events carry the venue's name (HyperLiquid's ``BTC``); the store is keyed by the
+user's name (``BTCUSDT``). ``symbols`` maps one to the other (a plain iterable: the same name);
+``syncs``, ``symbols`` and ``on_resync`` speak the venue's names, the store the user's.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Union
 
 from market.book import OrderBook
@@ -22,6 +27,11 @@ Sync = Union[BinanceSync, SequencedSync]
 SyncFactory = Callable[[OrderBook], Sync]
 
 
+_TICKER_FIELDS = (
+    "last", "change_pct", "volume", "quote_volume", "high", "low", "bid", "ask", "ts_ms", "received_at",
+)
+
+
 class Pipeline:
     """Books for one connection's symbols, kept exact, published under ``exchange``."""
 
@@ -29,7 +39,7 @@ class Pipeline:
         self,
         store: MarketStore,
         exchange: str,
-        symbols: Iterable[str],
+        symbols: Iterable[str] | Mapping[str, str],
         sync_factory: SyncFactory,
         *,
         source: Source = "live",
@@ -42,28 +52,42 @@ class Pipeline:
         self.on_resync = on_resync or (lambda symbol, reason: None)
         self.depth = store.depth
         self.syncs: dict[str, Sync] = {}
+        self.names: dict[str, str] = {}  # venue symbol → the user's (store) symbol
+        self.tickers: dict[str, Ticker] = {}  # merged, by venue symbol
         self.resyncs = 0
-        for symbol in symbols:
-            self.add_symbol(symbol)
+        pairs = symbols.items() if isinstance(symbols, Mapping) else ((s, s) for s in symbols)
+        for venue, name in pairs:
+            self.add_symbol(venue, name)
 
     @property
     def symbols(self) -> tuple[str, ...]:
+        """The venue's names of the symbols, in the order they were added."""
         return tuple(self.syncs)
 
-    def add_symbol(self, symbol: str, detail: str = "waiting for the first book") -> None:
+    def add_symbol(
+        self, symbol: str, name: str | None = None, detail: str = "waiting for the first book"
+    ) -> None:
+        """Watch ``symbol`` (venue name), published as ``name`` (default: the same)."""
         if symbol not in self.syncs:
             self.syncs[symbol] = self.sync_factory(OrderBook(symbol))
-            self.store.reset_market(self.exchange, symbol, self.source, detail)
+            self.names[symbol] = name or symbol
+            self.store.reset_market(self.exchange, self.names[symbol], self.source, detail)
 
     def remove_symbol(self, symbol: str) -> None:
         if self.syncs.pop(symbol, None) is not None:
-            self.store.remove_market(self.exchange, symbol)
+            self.tickers.pop(symbol, None)
+            self.store.remove_market(self.exchange, self.names.pop(symbol))
+
+    def mark(self, symbol: str, detail: str) -> None:
+        """Say why ``symbol`` has no book (e.g. not listed on the venue); no resync."""
+        if symbol in self.syncs:
+            self.store.mark_unsynced(self.exchange, self.names[symbol], detail, resync=False)
 
     def reset_all(self, detail: str) -> None:
         """After a reconnect: every book is rebuilt from scratch."""
         for symbol, sync in self.syncs.items():
             sync.reset()
-            self.store.mark_unsynced(self.exchange, symbol, detail, resync=False)
+            self.store.mark_unsynced(self.exchange, self.names[symbol], detail, resync=False)
 
     def handle(self, events: Iterable[Event]) -> None:
         trades: dict[str, list[Trade]] = {}
@@ -77,9 +101,21 @@ class Pipeline:
             elif kind is BookSnapshot:
                 self._book(event, True)  # type: ignore[arg-type]
             elif kind is Ticker:
-                pass  # the market overview (a later issue) reads tickers
+                self._ticker(event)  # type: ignore[arg-type]
         for symbol, batch in trades.items():
-            self.store.add_trades(self.exchange, symbol, batch)
+            self.store.add_trades(self.exchange, self.names[symbol], batch)
+
+    def _ticker(self, ticker: Ticker) -> None:
+        """Merge: a field the exchange left out (None) keeps its last value."""
+        symbol = ticker.symbol
+        if symbol not in self.syncs:
+            return
+        old = self.tickers.get(symbol)
+        if old is not None:
+            changes = {f: getattr(ticker, f) for f in _TICKER_FIELDS if getattr(ticker, f) is not None}
+            ticker = replace(old, **changes)
+        self.tickers[symbol] = ticker
+        self.store.update_ticker(self.exchange, self.names[symbol], ticker)
 
     def _book(self, event: BookDelta | BookSnapshot, snapshot: bool) -> None:
         symbol = event.symbol
@@ -101,7 +137,7 @@ class Pipeline:
             bids, asks = sync.book.top(self.depth)
             at = event.received_at
             self.store.update_book(
-                self.exchange, symbol, bids, asks, sync.book.update_id, at, series_row(bids, asks, at)
+                self.exchange, self.names[symbol], bids, asks, sync.book.update_id, at, series_row(bids, asks, at)
             )
 
     def resync(self, symbol: str, reason: str) -> None:
@@ -113,5 +149,5 @@ class Pipeline:
             sync.reset()
         self.resyncs += 1
         log.info("%s %s: resync (%s)", self.exchange, symbol, reason)
-        self.store.mark_unsynced(self.exchange, symbol, f"resyncing: {reason}")
+        self.store.mark_unsynced(self.exchange, self.names[symbol], f"resyncing: {reason}")
         self.on_resync(symbol, reason)

@@ -36,7 +36,7 @@ MAX_SYMBOL_LEN = 30
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    exchange: str = DEFAULT_EXCHANGE
+    exchanges: tuple[str, ...] = (DEFAULT_EXCHANGE,)  # one feed (connection) per exchange
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     fallback: str = DEFAULT_FALLBACK
     binance_ws_url: str = DEFAULT_BINANCE_WS_URL
@@ -46,6 +46,11 @@ class Settings:
     connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT_SECONDS
     stale_after: float = DEFAULT_STALE_AFTER_SECONDS
     mock_seed: int | None = None
+
+    @property
+    def exchange(self) -> str:
+        """The first exchange: the one a single-market view starts on."""
+        return self.exchanges[0]
 
     @classmethod
     def from_env(
@@ -62,7 +67,7 @@ class Settings:
             return value if value else default
 
         return cls(
-            exchange=parse_choice("MARKET_EXCHANGE", get("MARKET_EXCHANGE", DEFAULT_EXCHANGE), EXCHANGES),
+            exchanges=parse_exchanges("MARKET_EXCHANGE", get("MARKET_EXCHANGE", DEFAULT_EXCHANGE)),
             symbols=parse_symbols_setting(get("MARKET_SYMBOLS", ",".join(DEFAULT_SYMBOLS))),
             fallback=parse_choice("MARKET_FALLBACK", get("MARKET_FALLBACK", DEFAULT_FALLBACK), FALLBACKS),
             binance_ws_url=parse_url("BINANCE_WS_URL", get("BINANCE_WS_URL", DEFAULT_BINANCE_WS_URL), ("ws", "wss")),
@@ -116,6 +121,14 @@ def parse_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if lowered not in choices:
         raise SettingsError(f"{name}={value!r}: must be one of {', '.join(choices)}")
     return lowered
+
+
+def parse_exchanges(name: str, value: str) -> tuple[str, ...]:
+    """``binance`` or a comma-separated list (``binance,bybit``): each a known exchange."""
+    names = [part for part in re.split(r"[,\s]+", value.strip()) if part]
+    if not names:
+        raise SettingsError(f"{name}={value!r}: must be one or more of {', '.join(EXCHANGES)}")
+    return tuple(dict.fromkeys(parse_choice(name, part, EXCHANGES) for part in names))
 
 
 def parse_url(name: str, value: str, schemes: tuple[str, ...]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from market.events import FeedStatus, Levels, Source, Trade
+from market.events import FeedStatus, Levels, Source, Ticker, Trade
 from market.metrics import imbalances, top_of_book
 
 MarketKey = tuple[str, str]  # (exchange, symbol)
@@ -52,6 +52,7 @@ class MarketView:
     trades: tuple[Trade, ...]  # oldest first
     trades_seen: int
     resyncs: int
+    ticker: Ticker | None = None  # the venue's 24 h statistics, merged; None until the first
 
     @property
     def last_trade(self) -> Trade | None:
@@ -82,6 +83,7 @@ class _Market:
     book_updates: int = 0
     trades_seen: int = 0
     resyncs: int = 0
+    ticker: Ticker | None = None
     last_point_at: float = field(default=-math.inf)
 
 
@@ -158,6 +160,12 @@ class MarketStore:
             m.trades_seen += len(batch)
             self._version += 1
 
+    def update_ticker(self, exchange: str, symbol: str, ticker: Ticker) -> None:
+        """Publish a market's 24 h statistics (already merged by the pipeline)."""
+        with self._lock:
+            self._market(exchange, symbol).ticker = ticker
+            self._version += 1
+
     def mark_unsynced(self, exchange: str, symbol: str, detail: str, *, resync: bool = True) -> None:
         """The book is being rebuilt (or cannot be): readers see ``synced=False`` and why."""
         with self._lock:
@@ -181,12 +189,20 @@ class MarketStore:
             m.series.clear()
             m.trades.clear()
             m.trades_seen = 0
+            m.ticker = None
             m.last_point_at = -math.inf
             self._version += 1
 
     def remove_market(self, exchange: str, symbol: str) -> None:
         with self._lock:
             self._markets.pop((exchange, symbol), None)
+            self._version += 1
+
+    def remove_status(self, exchange: str) -> None:
+        """Forget an exchange's feed status (it is no longer watched)."""
+        with self._lock:
+            self._statuses.pop(exchange, None)
+            self._last_message_at.pop(exchange, None)
             self._version += 1
 
     def set_status(self, status: FeedStatus, last_message_at: float | None = None) -> None:
@@ -230,6 +246,7 @@ class MarketStore:
                     trades=_tail(m.trades, max_trades) if full else _tail(m.trades, 1),
                     trades_seen=m.trades_seen,
                     resyncs=m.resyncs,
+                    ticker=m.ticker,
                 )
             statuses = dict(self._statuses)
             last_at = dict(self._last_message_at)

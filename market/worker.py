@@ -1,12 +1,19 @@
 """The worker: one daemon thread, one asyncio loop, the exchange connections.
 
-    Worker.start() ──thread──▶ asyncio loop ──▶ feed task (one per configured exchange)
+    Worker.start() ──thread──▶ asyncio loop ──▶ feed task (one per watched exchange)
                                                  ├─ connect (backoff with jitter, 1 s → 30 s)
                                                  ├─ reader: frames → adapter.parse → Pipeline
+                                                 ├─ writer: subscriptions, app pings (Bybit
+                                                 │  20 s, HyperLiquid 30 s), live (un)subscribe
                                                  ├─ watchdog: silent for STALE_AFTER_SECONDS,
                                                  │  or older than the 24 h limit → reconnect
-                                                 ├─ snapshot fetches (≤ 1 in flight a symbol)
+                                                 ├─ book rebuilds: Binance REST snapshots
+                                                 │  (≤ 1 in flight a symbol), Bybit resubscribe
                                                  └─ status publisher (FeedStatus → store)
+
+Every exchange's connection carries all watched symbols; ``reconfigure`` adds or removes
+symbols on the open connections and opens or closes a connection only for an exchange added
+or removed. Symbols are the user's names (``BTCUSDT``); each feed maps them to its venue's.
 
 A refusal (HTTP 451, or 403 at the handshake) is not retried blindly: the feed says
 ``blocked``, retries at most once a ``blocked_retry`` (60 s), and meanwhile, unless
@@ -18,12 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import math
 import random
+import re
 import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,10 +46,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from market.errors import BadMessage, FeedError, InvalidSymbol, RegionBlocked, SnapshotError
-from market.events import FeedState, FeedStatus, ServerNotice, Source
-from market.feeds import binance, mock
-from market.pipeline import Pipeline
-from market.settings import Settings, validate_symbol
+from market.events import Event, FeedState, FeedStatus, ServerNotice, Source, Ticker, Trade
+from market.feeds import binance, bybit, hyperliquid, mock
+from market.pipeline import Pipeline, SyncFactory
+from market.settings import MAX_SYMBOLS, Settings, validate_symbol
 from market.store import MarketStore
 from market.sync import BinanceSync, SequencedSync
 
@@ -64,6 +75,8 @@ class Timing:
     snapshot_too_old_retry: float = 0.5
     resync_calm: float = 10.0  # a resync within this long of the previous one is delayed
     mock_interval: float = 0.1
+    bybit_ping: float = bybit.PING_INTERVAL_S
+    hyperliquid_ping: float = hyperliquid.PING_INTERVAL_S
     bad_log_interval: float = 10.0
     close_timeout: float = 2.0
 
@@ -169,7 +182,7 @@ class _Reconnect(Exception):
 
 
 class Worker:
-    """Owns the thread, the loop and the feed; readers use ``store.snapshot()``."""
+    """Owns the thread, the loop and one feed per exchange; readers use ``store.snapshot()``."""
 
     def __init__(
         self,
@@ -185,10 +198,13 @@ class Worker:
         self.clock = clock
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._feed_task: asyncio.Task[None] | None = None
+        self._done: asyncio.Event | None = None
+        # loop thread only: the feed of each watched exchange and the task running it
+        self._feeds: dict[str, _Feed] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._ready = threading.Event()
         self._stopped = threading.Event()
-        # Guards _settings and the start/stop transitions; held briefly, never across a join.
+        # Guards _settings, _loop and the start/stop transitions; held briefly, never across a join.
         self._lock = threading.Lock()
 
     @property
@@ -210,7 +226,7 @@ class Worker:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the feed and join the thread. Safe to call any number of times."""
+        """Stop every feed and join the thread. Safe to call any number of times."""
         with self._lock:
             thread, loop = self._thread, self._loop
             already = self._stopped.is_set()
@@ -219,24 +235,38 @@ class Worker:
             return
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop may have just closed
-                loop.call_soon_threadsafe(self._cancel_feed)
+                loop.call_soon_threadsafe(self._finish)
         thread.join(timeout)
 
-    def reconfigure(self, exchange: str | None = None, symbols: tuple[str, ...] | None = None) -> Settings:
-        """Switch exchange and/or symbols; validated first (``InvalidSymbol``, nothing sent)."""
+    def reconfigure(
+        self,
+        exchange: str | None = None,
+        symbols: tuple[str, ...] | None = None,
+        *,
+        exchanges: tuple[str, ...] | None = None,
+    ) -> Settings:
+        """Switch exchanges and/or symbols; validated first (``InvalidSymbol``, nothing sent).
+
+        Symbols added or removed on an exchange already connected are subscribed or
+        unsubscribed on its live connection; only an exchange added or removed opens or
+        closes one.
+        """
+        if exchange is not None:
+            exchanges = (exchange,)
         with self._lock:
             new = self._settings
-            if exchange is not None:
-                new = replace(new, exchange=exchange)
+            if exchanges is not None:
+                new = replace(new, exchanges=_known_exchanges(exchanges))
             if symbols is not None:
-                new = replace(new, symbols=symbols)
+                new = replace(new, symbols=tuple(symbols))
             new = check_symbols(new)
             if new == self._settings:
                 return new
             self._settings = new
             loop = self._loop
         if loop is not None and self.running:
-            loop.call_soon_threadsafe(self._restart_feed, new)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._apply, new)
         return new
 
     # -- loop thread --------------------------------------------------------------------------
@@ -251,59 +281,106 @@ class Worker:
             self._ready.set()
 
     async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._restart_feed(self.settings)
+        done = self._done = asyncio.Event()
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            stopped = self._stopped.is_set()
+        if not stopped:
+            self._apply(self.settings)
         self._ready.set()
-        if self._stopped.is_set():
-            self._cancel_feed()
-        while self._feed_task is not None:
-            task = self._feed_task
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            if task is self._feed_task:  # not replaced by a reconfigure: we are done
-                break
-
-    def _cancel_feed(self) -> None:
-        task, self._feed_task = self._feed_task, None
-        if task is not None:
+        if not stopped:
+            await done.wait()
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _restart_feed(self, settings: Settings) -> None:
-        old = self._feed_task
-        if old is not None:
-            old.cancel()
-        self._feed_task = asyncio.get_running_loop().create_task(self._feed(settings, old))
+    def _finish(self) -> None:
+        if self._done is not None:
+            self._done.set()
 
-    async def _feed(self, settings: Settings, previous: asyncio.Task[None] | None) -> None:
-        if previous is not None:
+    def _apply(self, settings: Settings) -> None:
+        """Bring the running feeds in line with ``settings`` (loop thread)."""
+        if self._done is None or self._done.is_set():
+            return
+        for exchange in list(self._feeds):
+            if exchange not in settings.exchanges:
+                del self._feeds[exchange]
+                self._tasks.pop(exchange).cancel()
+        self._purge(settings)
+        for exchange in settings.exchanges:
+            feed = self._feeds.get(exchange)
+            if feed is not None:
+                feed.set_symbols(settings.symbols)
+                continue
+            feed = FEEDS[exchange](self, settings)
+            previous = self._tasks.get(exchange)
+            self._feeds[exchange] = feed
+            self._tasks[exchange] = asyncio.get_running_loop().create_task(self._run_feed(feed, previous))
+
+    def _purge(self, settings: Settings) -> None:
+        """Forget the markets and statuses of what ``settings`` no longer watches."""
+        for key in list(self.store.snapshot(series=False, max_trades=0).markets):
+            if key[0] not in settings.exchanges or key[1] not in settings.symbols:
+                self.store.remove_market(*key)
+        for exchange in list(self.store.snapshot(series=False, max_trades=0).statuses):
+            if exchange not in settings.exchanges:
+                self.store.remove_status(exchange)
+
+    async def _run_feed(self, feed: _Feed, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:  # the same exchange, removed and added again: let it finish
             with contextlib.suppress(asyncio.CancelledError):
                 await previous
-        for key in list(self.store.snapshot(series=False).markets):
-            if key[0] != settings.exchange or key[1] not in settings.symbols:
-                self.store.remove_market(*key)
-        if settings.exchange == "mock":
-            feed: _Feed = _MockFeed(self, settings)
-        elif settings.exchange == "binance":
-            feed = _BinanceFeed(self, settings)
-        else:
-            feed = _UnsupportedFeed(self, settings)
         try:
             await feed.run()
         finally:
             feed.health.state = "stopped"
             feed.health.next_retry_at = None
             feed.publish()
+            if self._feeds.get(feed.exchange) is not feed:  # removed, not stopped with the rest
+                self._purge(self.settings)
+
+
+def _known_exchanges(exchanges: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(e.strip().lower() for e in exchanges if e.strip()))
+    if not names:
+        raise InvalidSymbol("no exchange chosen")
+    unknown = [e for e in names if e not in FEEDS]
+    if unknown:
+        raise FeedError(f"unknown exchange {unknown[0]!r}: one of {', '.join(FEEDS)}")
+    return names
 
 
 def check_symbols(settings: Settings) -> Settings:
-    """Apply the common symbol rules, then the exchange's own (raises ``InvalidSymbol``
-    naming the symbol): a ``Settings`` built in code has not been through ``from_env``."""
-    symbols = tuple(dict.fromkeys(validate_symbol(s) for s in settings.symbols))
+    """Apply the common symbol rules, then each exchange's own (raises ``InvalidSymbol``
+    naming the symbol): a ``Settings`` built in code has not been through ``from_env``.
+
+    The user's names are upper case without separators (``btc-usdt`` → ``BTCUSDT``); each
+    feed maps them to its venue's own (HyperLiquid: ``BTC``) in ``venue_symbol``.
+    """
+    symbols: list[str] = []
+    for raw in settings.symbols:
+        symbol = validate_symbol(raw).replace("-", "")
+        if not symbol:
+            raise InvalidSymbol(f"{raw!r}: no letters or digits")
+        if symbol not in symbols:
+            symbols.append(symbol)
     if not symbols:
         raise InvalidSymbol("no symbols given")
-    if settings.exchange == "binance":
-        symbols = tuple(dict.fromkeys(binance.venue_symbol(s) for s in symbols))
-    return replace(settings, symbols=symbols)
+    if len(symbols) > MAX_SYMBOLS:
+        raise InvalidSymbol(f"{len(symbols)} symbols: at most {MAX_SYMBOLS} at once")
+    exchanges = _known_exchanges(settings.exchanges)
+    for exchange in exchanges:
+        to_venue = VENUE_SYMBOL.get(exchange)
+        if to_venue is not None:
+            for symbol in symbols:
+                to_venue(symbol)
+    return replace(settings, exchanges=exchanges, symbols=tuple(symbols))
+
+
+def _seed(seed: int | None, symbol: str) -> int | None:
+    """One simulated market's seed: the same seed and symbol, the same stream."""
+    return None if seed is None else seed * 1_000_003 + zlib.crc32(symbol.encode())
 
 
 class _Feed:
@@ -317,9 +394,22 @@ class _Feed:
         self.store = worker.store
         self.timing = worker.timing
         self.clock = worker.clock
-        self.exchange = settings.exchange
         self.health = _Health(self.exchange, settings.stale_after)
         self.health.symbols = settings.symbols
+
+    def venue(self, symbol: str) -> str:
+        """The venue's name of the user's ``symbol``."""
+        return symbol
+
+    def markets(self, symbols: tuple[str, ...]) -> dict[str, str]:
+        """Venue symbol → the user's symbol (the first user name wins a shared venue name)."""
+        out: dict[str, str] = {}
+        for symbol in symbols:
+            out.setdefault(self.venue(symbol), symbol)
+        return out
+
+    def set_symbols(self, symbols: tuple[str, ...]) -> None:
+        raise NotImplementedError
 
     def publish(self) -> None:
         self.store.set_status(self.health.status(self.clock()), self.health.last_message_at)
@@ -329,63 +419,162 @@ class _Feed:
             self.publish()
             await asyncio.sleep(self.timing.status_interval)
 
+    def sim_pipeline(self, markets: dict[str, str]) -> Pipeline:
+        """A pipeline for simulated data; a book that fails is restarted by ``simulate``."""
+        pipeline = Pipeline(self.store, self.exchange, markets, SequencedSync, source="simulated")
+        pipeline.on_resync = lambda symbol, reason: self._sim_restart.add(symbol)
+        return pipeline
+
     async def simulate(self, pipeline: Pipeline, seed: int | None) -> None:
-        """Drive ``pipeline`` with the simulated exchange until cancelled."""
-        sim = mock.MockExchange(pipeline.symbols, seed)
-        now = self.clock()
-        pipeline.handle(sim.start(now))
-        self.health.last_message_at = now
+        """Drive ``pipeline`` with simulated markets until cancelled; follows its symbols
+        as they are added and removed (one seeded simulator per market)."""
+        sims: dict[str, mock.MockExchange] = {}
+        self._sim_restart: set[str] = set()
+        h = self.health
         while True:
-            await asyncio.sleep(self.timing.mock_interval)
             now = self.clock()
-            events = sim.step(now)
-            self.health.messages += len(events)
-            self.health.last_message_at = now
+            events: list[Event] = []
+            for symbol in pipeline.symbols:
+                sim = sims.get(symbol)
+                if sim is None or symbol in self._sim_restart:
+                    sim = sims[symbol] = mock.MockExchange([symbol], _seed(seed, symbol))
+                    events.extend(sim.start(now))
+                else:
+                    events.extend(sim.step(now))
+            self._sim_restart.clear()
+            for symbol in [s for s in sims if s not in pipeline.syncs]:
+                del sims[symbol]
+            h.messages += len(events)
+            h.last_message_at = now
             pipeline.handle(events)
+            h.resyncs = pipeline.resyncs
+            await asyncio.sleep(self.timing.mock_interval)
 
     async def run(self) -> None:
         raise NotImplementedError
 
 
 class _MockFeed(_Feed):
+    exchange = "mock"
+
+    def __init__(self, worker: Worker, settings: Settings) -> None:
+        super().__init__(worker, settings)
+        self._sim_restart = set()
+        self.pipeline = self.sim_pipeline(self.markets(settings.symbols))
+
+    def set_symbols(self, symbols: tuple[str, ...]) -> None:
+        _update_pipeline(self.pipeline, self.markets(symbols))
+        self.health.symbols = symbols
+
     async def run(self) -> None:
         h = self.health
         h.state, h.source, h.detail = "simulated", "simulated", "simulated feed (MARKET_EXCHANGE=mock)"
-        pipeline = Pipeline(self.store, self.exchange, self.settings.symbols, SequencedSync, source="simulated")
         publisher = asyncio.create_task(self.publish_forever())
         try:
-            await self.simulate(pipeline, self.settings.mock_seed)
+            await self.simulate(self.pipeline, self.settings.mock_seed)
         finally:
             publisher.cancel()
 
 
-class _UnsupportedFeed(_Feed):
-    async def run(self) -> None:
-        self.health.state = "stopped"
-        self.health.detail = f"{self.exchange}: not supported yet"
-        self.publish()
-        await asyncio.Event().wait()
+def _update_pipeline(pipeline: Pipeline, markets: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Make ``pipeline`` watch exactly ``markets``; returns (added, removed) venue symbols."""
+    removed = [v for v, name in pipeline.names.items() if markets.get(v) != name]
+    for venue in removed:
+        pipeline.remove_symbol(venue)
+    added = [v for v in markets if v not in pipeline.syncs]
+    for venue in added:
+        pipeline.add_symbol(venue, markets[venue], detail="subscribing")
+    return added, removed
 
 
-class _BinanceFeed(_Feed):
+class _StreamFeed(_Feed):
+    """One WebSocket connection carrying every watched symbol of an exchange.
+
+    The connection loop, backoff, watchdog, application pings, the refusal fallback and
+    live subscribe/unsubscribe live here; an exchange says how in the hooks below.
+    """
+
+    sync_factory: SyncFactory = SequencedSync
+    ping_frame: bytes | None = None  # an application ping, where the exchange wants one
+    send_interval = 0.0  # pause after each frame we send (Binance: 5 messages a second)
+    syncing = "syncing: waiting for the book"  # what an unsynced market says after connecting
+
     def __init__(self, worker: Worker, settings: Settings) -> None:
         super().__init__(worker, settings)
         self.pipeline = Pipeline(
-            self.store, self.exchange, settings.symbols, BinanceSync, on_resync=self._on_resync
+            self.store, self.exchange, self.markets(settings.symbols), self.sync_factory,
+            on_resync=self._on_resync,
         )
-        self._snapshots: dict[str, asyncio.Task[None]] = {}
-        self._snapshot_delays: dict[str, Iterator[float]] = {}
+        self.unlisted: dict[str, str] = {}  # venue symbol → why the venue does not serve it
         self._fatal: asyncio.Future[BaseException] | None = None
         self._sim_task: asyncio.Task[None] | None = None
+        self._sim: Pipeline | None = None
+        self._sim_restart: set[str] = set()
+        self._outbox: asyncio.Queue[bytes] | None = None  # the open connection's, else None
         self._last_resync_at: dict[str, float] = {}
         self._resync_delays: dict[str, Iterator[float]] = {}
         self._healthy = False
-        # REST calls run here, not in the loop's default executor: asyncio.run() waits for
-        # that one at exit, so a hanging request would hold stop() for the whole timeout.
-        self._rest = ThreadPoolExecutor(thread_name_prefix="market-rest")
-        self._fetches: dict[str, asyncio.Future[bytes]] = {}  # the last REST call per symbol
 
-    # -- connection loop ----------------------------------------------------------------------
+    # -- hooks --------------------------------------------------------------------------------
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def subscriptions(self, symbols: list[str], subscribe: bool = True) -> list[bytes]:
+        """Frames that (un)subscribe the venue ``symbols`` on an open connection."""
+        raise NotImplementedError
+
+    def on_open(self) -> None:
+        """A connection is open: ask for every book (subscriptions, snapshots)."""
+        self.send(*self.subscriptions(list(self.pipeline.symbols)))
+
+    def on_frame(self, raw: str | bytes, now: float) -> None:
+        """Parse one frame and feed the pipeline; ``BadMessage`` or ``_Reconnect`` may escape."""
+        raise NotImplementedError
+
+    def rebuild(self, symbol: str, delay: float) -> None:
+        """Get a fresh book for ``symbol`` in ``delay`` seconds (resubscribe, snapshot…)."""
+
+    def on_symbols_changed(self, added: list[str], removed: list[str]) -> None:
+        """Live subscription changes; by default (un)subscribe on the open connection."""
+        if removed:
+            self.send(*self.subscriptions(removed, subscribe=False))
+        if added:
+            self.send(*self.subscriptions(added))
+
+    @property
+    def max_age(self) -> float:
+        return math.inf
+
+    # -- shared machinery ---------------------------------------------------------------------
+
+    def send(self, *frames: bytes) -> None:
+        """Queue frames for the open connection (dropped when there is none: the next
+        connection subscribes afresh)."""
+        if self._outbox is not None:
+            for frame in frames:
+                self._outbox.put_nowait(frame)
+
+    def set_symbols(self, symbols: tuple[str, ...]) -> None:
+        markets = self.markets(symbols)
+        added, removed = _update_pipeline(self.pipeline, markets)
+        if self._sim is not None:
+            _update_pipeline(self._sim, markets)
+        for venue in removed:
+            self.unlisted.pop(venue, None)
+            self._last_resync_at.pop(venue, None)
+            self._resync_delays.pop(venue, None)
+        self.health.symbols = tuple(markets.values())
+        if (added or removed) and self._outbox is not None and self._sim is None:
+            log.info("%s: subscribing %s, unsubscribing %s", self.exchange, added, removed)
+            self.on_symbols_changed(added, removed)
+
+    def not_listed(self, symbol: str, detail: str) -> None:
+        """The venue does not serve ``symbol``: say so on its market; never retried blindly."""
+        if symbol in self.pipeline.syncs and symbol not in self.unlisted:
+            self.unlisted[symbol] = detail
+            self.pipeline.mark(symbol, detail)
+            log.warning("%s: %s", self.exchange, detail)
 
     def _delays(self) -> Iterator[float]:
         t = self.timing
@@ -409,13 +598,13 @@ class _BinanceFeed(_Feed):
                 except Exception as exc:  # every error is classified and shown; none is swallowed
                     blocked = classify(exc)
                     if blocked is not None:
-                        self._cancel_snapshots()  # no REST retries while we are refused
+                        self.on_closed()  # no retries of any kind while we are refused
                         await self._blocked(blocked)
                         delays = self._delays()
                         continue
                     reason = str(exc) if isinstance(exc, (_Reconnect, FeedError)) else describe(exc)
                 finally:
-                    self._cancel_snapshots()
+                    self.on_closed()
                 if self._healthy:  # the connection delivered data: start the schedule again
                     delays = self._delays()
                 delay = next(delays)
@@ -430,13 +619,19 @@ class _BinanceFeed(_Feed):
                 await asyncio.sleep(delay)
         finally:
             publisher.cancel()
-            self._cancel_snapshots()
-            self._rest.shutdown(wait=False, cancel_futures=True)
-            await self._stop_simulation()
+            self.on_closed()
+            self.on_stop()
+            await self._stop_simulation(reset=False)
+
+    def on_closed(self) -> None:
+        """The connection is gone: drop what belonged to it (pending snapshots…)."""
+
+    def on_stop(self) -> None:
+        """The feed is stopping for good: release what it holds."""
 
     async def _session(self) -> None:
         """One connection, from handshake to drop: always ends by raising why it ended."""
-        url = binance.stream_url(self.settings.binance_ws_url, self.pipeline.symbols)
+        url = self.url()
         loop = asyncio.get_running_loop()
         self._fatal = loop.create_future()
         async with connect(
@@ -458,50 +653,76 @@ class _BinanceFeed(_Feed):
             h.state, h.source, h.detail = "live", "live", "connected; syncing books"
             h.last_message_at = opened
             messages_at_open = h.messages
-            self.pipeline.reset_all("syncing: waiting for the snapshot")
-            for symbol in self.pipeline.symbols:
-                self._request_snapshot(symbol)
+            self.pipeline.reset_all(self.syncing)
+            for symbol, detail in self.unlisted.items():
+                self.pipeline.mark(symbol, detail)
+            self._outbox = outbox = asyncio.Queue()
+            self.on_open()
             self.publish()
             log.info("%s: connected to %s", self.exchange, url.split("?")[0])
-            reader = asyncio.create_task(self._read(ws))
+            tasks = {
+                asyncio.create_task(self._read(ws)),
+                asyncio.create_task(self._write(ws, outbox)),
+            }
             watchdog = asyncio.create_task(self._watch(opened))
+            tasks.add(watchdog)
+            if self.ping_frame is not None:
+                tasks.add(asyncio.create_task(self._ping()))
             try:
-                await asyncio.wait({reader, watchdog, self._fatal}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({*tasks, self._fatal}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                reader.cancel()
-                watchdog.cancel()
+                self._outbox = None
+                for task in tasks:
+                    task.cancel()
             self._healthy = h.messages > messages_at_open
             if self._fatal.done():
                 raise self._fatal.result()
-            if reader.done() and not reader.cancelled() and reader.exception() is not None:
-                raise reader.exception()  # type: ignore[misc]
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
             if watchdog.done() and not watchdog.cancelled():
                 raise _Reconnect(watchdog.result())
             raise _Reconnect("connection closed")
 
     async def _read(self, ws: ClientConnection) -> None:
         h = self.health
-        parse = binance.parse
-        handle = self.pipeline.handle
+        on_frame = self.on_frame
         clock = self.clock
+        interval = self.timing.bad_log_interval
         async for raw in ws:
             now = clock()
             h.messages += 1
             h.last_message_at = now
             try:
-                events = parse(raw, now)
+                on_frame(raw, now)
             except BadMessage as exc:
-                h.bad(exc, raw, now, self.timing.bad_log_interval)
+                h.bad(exc, raw, now, interval)
                 continue
-            if events and type(events[0]) is ServerNotice:
-                raise _Reconnect("the server announced a shutdown (serverShutdown)")
-            handle(events)
             h.resyncs = self.pipeline.resyncs
         code, why = ws.close_code, ws.close_reason
         raise _Reconnect(f"closed by the server (code {code}{': ' + why if why else ''})")
 
+    async def _write(self, ws: ClientConnection, outbox: asyncio.Queue[bytes]) -> None:
+        pause = self.send_interval
+        while True:
+            frame = await outbox.get()
+            await ws.send(frame.decode())  # text frames: what the exchanges expect
+            if pause:
+                await asyncio.sleep(pause)
+
+    async def _ping(self) -> None:
+        assert self.ping_frame is not None
+        interval = self.ping_interval
+        while True:
+            await asyncio.sleep(interval)
+            self.send(self.ping_frame)
+
+    @property
+    def ping_interval(self) -> float:
+        return math.inf
+
     async def _watch(self, opened: float) -> str:
-        """Return a reason to reconnect: silence past ``stale_after``, or the 24 h limit."""
+        """Return a reason to reconnect: silence past ``stale_after``, or the age limit."""
         h = self.health
         stale_after = self.settings.stale_after
         while True:
@@ -509,10 +730,40 @@ class _BinanceFeed(_Feed):
             now = self.clock()
             if h.last_message_at is not None and now - h.last_message_at > stale_after:
                 return f"no data for {now - h.last_message_at:.1f} s (watchdog)"
-            if now - opened > self.timing.max_connection_age:
+            if now - opened > self.max_age:
                 return "connection reached its maximum age (Binance closes at 24 h)"
-            if h.detail.startswith("connected") and all(s.synced for s in self.pipeline.syncs.values()):
+            if h.detail.startswith("connected") and all(
+                s.synced for v, s in self.pipeline.syncs.items() if v not in self.unlisted
+            ):
                 h.detail = "streaming"
+
+    def _on_resync(self, symbol: str, reason: str) -> None:
+        """A book must be rebuilt: now, or later if resyncs of it keep coming."""
+        t = self.timing
+        now = self.clock()
+        last = self._last_resync_at.get(symbol)
+        self._last_resync_at[symbol] = now
+        if last is None or now - last > t.resync_calm:
+            self._resync_delays[symbol] = backoff(
+                t.snapshot_retry_initial, 2.0, t.snapshot_retry_cap, t.backoff_jitter
+            )
+            delay = t.snapshot_too_old_retry if "older" in reason else 0.0
+        else:  # a resync storm (e.g. the books themselves are bad): do not hammer the venue
+            delay = next(self._resync_delays[symbol])
+        self.rebuild(symbol, delay)
+
+    def later(self, delay: float, action: Callable[[], None]) -> None:
+        """Run ``action`` in ``delay`` s if the same connection is still open then."""
+        outbox = self._outbox
+
+        def fire() -> None:
+            if self._outbox is outbox and outbox is not None:
+                action()
+
+        if delay <= 0:
+            fire()
+        else:
+            asyncio.get_running_loop().call_later(delay, fire)
 
     async def _blocked(self, blocked: RegionBlocked) -> None:
         """Refused for our location: say so, stop hammering, show labelled simulated data."""
@@ -530,52 +781,107 @@ class _BinanceFeed(_Feed):
         )
         if fallback and self._sim_task is None:
             h.source = "simulated"
-            sim = Pipeline(self.store, self.exchange, self.pipeline.symbols, SequencedSync, source="simulated")
-            self._sim_task = asyncio.create_task(self.simulate(sim, self.settings.mock_seed))
+            self._sim = self.sim_pipeline(dict(self.pipeline.names))
+            self._sim_task = asyncio.create_task(self.simulate(self._sim, self.settings.mock_seed))
         elif not fallback:
             for symbol in self.pipeline.symbols:
-                self.store.mark_unsynced(self.exchange, symbol, blocked.detail, resync=False)
+                self.pipeline.mark(symbol, blocked.detail)
         self.publish()
         await asyncio.sleep(retry)
 
-    async def _stop_simulation(self) -> None:
-        task, self._sim_task = self._sim_task, None
+    async def _stop_simulation(self, reset: bool = True) -> None:
+        task, self._sim_task, self._sim = self._sim_task, None, None
         if task is None:
             return
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         self.health.source = "live"
+        if reset:
+            for symbol, name in self.pipeline.names.items():
+                self.store.reset_market(self.exchange, name, "live", "connecting")
+
+
+class _BinanceFeed(_StreamFeed):
+    exchange = "binance"
+    sync_factory = BinanceSync
+    send_interval = binance.SEND_INTERVAL_S
+    syncing = "syncing: waiting for the snapshot"
+
+    def __init__(self, worker: Worker, settings: Settings) -> None:
+        super().__init__(worker, settings)
+        self._snapshots: dict[str, asyncio.Task[None]] = {}
+        self._snapshot_delays: dict[str, Iterator[float]] = {}
+        self._request_ids = itertools.count(1)
+        # REST calls run here, not in the loop's default executor: asyncio.run() waits for
+        # that one at exit, so a hanging request would hold stop() for the whole timeout.
+        self._rest = ThreadPoolExecutor(thread_name_prefix="market-rest")
+        self._fetches: dict[str, asyncio.Future[bytes]] = {}  # the last REST call per symbol
+
+    def venue(self, symbol: str) -> str:
+        return binance.venue_symbol(symbol)
+
+    @property
+    def max_age(self) -> float:
+        return self.timing.max_connection_age
+
+    def url(self) -> str:
+        return binance.stream_url(self.settings.binance_ws_url, self.pipeline.symbols[: binance.URL_SYMBOLS])
+
+    def subscriptions(self, symbols: list[str], subscribe: bool = True) -> list[bytes]:
+        names = binance.streams(symbols)
+        frames = binance.subscribe_frames(
+            names, next(self._request_ids), "SUBSCRIBE" if subscribe else "UNSUBSCRIBE"
+        )
+        for _ in frames[1:]:
+            next(self._request_ids)
+        return frames
+
+    def on_open(self) -> None:
+        rest = list(self.pipeline.symbols[binance.URL_SYMBOLS :])
+        if rest:  # the URL names the first ones; the others are subscribed on the connection
+            self.send(*self.subscriptions(rest))
         for symbol in self.pipeline.symbols:
-            self.store.reset_market(self.exchange, symbol, "live", "connecting")
+            self._request_snapshot(symbol)
+
+    def on_symbols_changed(self, added: list[str], removed: list[str]) -> None:
+        for symbol in removed:
+            task = self._snapshots.pop(symbol, None)
+            if task is not None:
+                task.cancel()
+        super().on_symbols_changed(added, removed)
+        for symbol in added:
+            self._request_snapshot(symbol)
+
+    def on_frame(self, raw: str | bytes, now: float) -> None:
+        events = binance.parse(raw, now)
+        if events and type(events[0]) is ServerNotice:
+            notice: ServerNotice = events[0]  # type: ignore[assignment]
+            if notice.kind == "shutdown":
+                raise _Reconnect("the server announced a shutdown (serverShutdown)")
+            log.warning("%s: %s", self.exchange, notice.detail)
+            self.health.detail = f"Binance: {notice.detail}"
+            return
+        self.pipeline.handle(events)
+
+    def rebuild(self, symbol: str, delay: float) -> None:
+        self._request_snapshot(symbol, delay)
+
+    def on_closed(self) -> None:
+        for task in self._snapshots.values():
+            task.cancel()
+        self._snapshots.clear()
+
+    def on_stop(self) -> None:
+        self._rest.shutdown(wait=False, cancel_futures=True)
 
     # -- snapshots ----------------------------------------------------------------------------
-
-    def _on_resync(self, symbol: str, reason: str) -> None:
-        """A book must be rebuilt: fetch a snapshot now, or later if resyncs keep coming."""
-        t = self.timing
-        now = self.clock()
-        last = self._last_resync_at.get(symbol)
-        self._last_resync_at[symbol] = now
-        if last is None or now - last > t.resync_calm:
-            self._resync_delays[symbol] = backoff(
-                t.snapshot_retry_initial, 2.0, t.snapshot_retry_cap, t.backoff_jitter
-            )
-            delay = t.snapshot_too_old_retry if "older" in reason else 0.0
-        else:  # a resync storm (e.g. the snapshots themselves are bad): do not hammer REST
-            delay = next(self._resync_delays[symbol])
-        self._request_snapshot(symbol, delay)
 
     def _request_snapshot(self, symbol: str, delay: float = 0.0) -> None:
         task = self._snapshots.get(symbol)
         if task is not None and not task.done():
             return  # at most one request in flight per symbol
         self._snapshots[symbol] = asyncio.get_running_loop().create_task(self._snapshot(symbol, delay))
-
-    def _cancel_snapshots(self) -> None:
-        for task in self._snapshots.values():
-            task.cancel()
-        self._snapshots.clear()
 
     async def _snapshot(self, symbol: str, delay: float) -> None:
         t = self.timing
@@ -594,15 +900,11 @@ class _BinanceFeed(_Feed):
                     self._fatal.set_result(exc)
                 return
             except InvalidSymbol as exc:
-                detail = f"{symbol}: {exc}: no such market"
-                self.store.mark_unsynced(self.exchange, symbol, detail, resync=False)
-                log.warning("%s: %s", self.exchange, detail)
+                self.not_listed(symbol, f"{symbol}: not listed on Binance ({exc})")
                 return
             except (SnapshotError, BadMessage) as exc:
                 wait = next(delays)
-                self.store.mark_unsynced(
-                    self.exchange, symbol, f"snapshot failed ({exc}); retrying in {wait:.1f} s", resync=False
-                )
+                self.pipeline.mark(symbol, f"snapshot failed ({exc}); retrying in {wait:.1f} s")
                 log.info("%s %s: snapshot failed (%s); retrying in %.1f s", self.exchange, symbol, exc, wait)
                 await asyncio.sleep(wait)
                 continue
@@ -623,6 +925,179 @@ class _BinanceFeed(_Feed):
         fetch.add_done_callback(_consume)  # its error may have no reader once we are cancelled
         self._fetches[symbol] = fetch
         return await asyncio.shield(fetch)  # cancelling us leaves ``fetch`` pending until done
+
+
+class _BybitFeed(_StreamFeed):
+    """Bybit v5: snapshots and ``u``-chained deltas on the stream; a gap resubscribes."""
+
+    exchange = "bybit"
+    ping_frame = bybit.PING_FRAME
+
+    def __init__(self, worker: Worker, settings: Settings) -> None:
+        super().__init__(worker, settings)
+        self._requests: dict[str, list[str]] = {}  # req_id → the topics it asked for
+        url = settings.bybit_ws_url.rstrip("/")
+        self.category = url.rsplit("/", 1)[-1] if "/v5/public/" in url else "spot"
+
+    def venue(self, symbol: str) -> str:
+        return bybit.venue_symbol(symbol)
+
+    @property
+    def ping_interval(self) -> float:
+        return self.timing.bybit_ping
+
+    def url(self) -> str:
+        return self.settings.bybit_ws_url
+
+    def subscriptions(self, symbols: list[str], subscribe: bool = True) -> list[bytes]:
+        topics = [t for s in symbols for t in bybit.topics(s)]
+        return self._requests_for(topics, "subscribe" if subscribe else "unsubscribe")
+
+    def _requests_for(self, topics: list[str], op: str) -> list[bytes]:
+        frames = bybit.subscribe_frames(topics, op)
+        if op == "subscribe":
+            for frame in frames:
+                request = orjson.loads(frame)
+                self._requests[request["req_id"]] = request["args"]
+        return frames
+
+    def on_closed(self) -> None:
+        self._requests.clear()
+
+    def rebuild(self, symbol: str, delay: float) -> None:
+        """Resubscribe the book topic: Bybit answers with a fresh snapshot."""
+        topic = bybit.topics(symbol)[0]
+
+        def resubscribe() -> None:
+            if symbol in self.pipeline.syncs and symbol not in self.unlisted:
+                self.send(*self._requests_for([topic], "unsubscribe"), *self._requests_for([topic], "subscribe"))
+
+        self.later(delay, resubscribe)
+
+    def on_frame(self, raw: str | bytes, now: float) -> None:
+        events = bybit.parse(raw, now)
+        if events and type(events[0]) is bybit.Ack:
+            self._ack(events[0])  # type: ignore[arg-type]
+            return
+        self.pipeline.handle(events)  # type: ignore[arg-type]
+
+    def _ack(self, ack: bybit.Ack) -> None:
+        topics = self._requests.pop(ack.req_id, [])
+        if ack.success or ack.op not in ("subscribe", "unsubscribe"):
+            return
+        if ack.op == "unsubscribe":
+            log.info("%s: unsubscribe refused: %s", self.exchange, ack.message)
+            return
+        bad = _bybit_bad_symbols(ack.message)
+        if not bad:  # we cannot tell which: every symbol of that request says why
+            for symbol in {t.rsplit(".", 1)[-1] for t in topics}:
+                self.not_listed(symbol, f"{symbol}: Bybit refused the subscription: {ack.message}")
+            self.health.detail = f"Bybit refused a subscription: {ack.message}"
+            return
+        for symbol in bad:
+            self.not_listed(symbol, f"{symbol}: not listed on Bybit {self.category} ({ack.message})")
+        # Bybit refuses the whole request: ask again for the topics of the symbols that exist
+        retry = [t for t in topics if t.rsplit(".", 1)[-1] not in bad and t.rsplit(".", 1)[-1] in self.pipeline.syncs]
+        if retry:
+            self.send(*self._requests_for(retry, "subscribe"))
+
+
+def _bybit_bad_symbols(message: str) -> set[str]:
+    """``Invalid symbol :[orderbook.50.XYZUSDT]`` → {"XYZUSDT"}."""
+    found: set[str] = set()
+    for group in re.findall(r"\[([^\]]*)\]", message):
+        for topic in group.split(","):
+            topic = topic.strip()
+            if "." in topic:
+                found.add(topic.rsplit(".", 1)[-1])
+    return found
+
+
+class _HyperLiquidFeed(_StreamFeed):
+    """HyperLiquid: whole-image books (replace), trades with a backfill, mids and 24 h ctx."""
+
+    exchange = "hyperliquid"
+    ping_frame = hyperliquid.PING_FRAME
+    CHANNELS = ("l2Book", "trades", "activeAssetCtx")
+
+    def __init__(self, worker: Worker, settings: Settings) -> None:
+        super().__init__(worker, settings)
+        self._dedupe = hyperliquid.TradeDeduper()
+        self._backfill: set[str] = set()  # coins whose next trades frame replays history
+        self._mids_checked = False
+
+    def venue(self, symbol: str) -> str:
+        return hyperliquid.venue_symbol(symbol)
+
+    @property
+    def ping_interval(self) -> float:
+        return self.timing.hyperliquid_ping
+
+    def url(self) -> str:
+        return self.settings.hyperliquid_ws_url
+
+    def subscriptions(self, symbols: list[str], subscribe: bool = True) -> list[bytes]:
+        method = "subscribe" if subscribe else "unsubscribe"
+        if subscribe:
+            self._backfill.update(symbols)
+        return [hyperliquid.subscribe_frame(kind, coin, method) for coin in symbols for kind in self.CHANNELS]
+
+    def on_open(self) -> None:
+        self._mids_checked = False
+        self.send(hyperliquid.subscribe_frame("allMids"))
+        super().on_open()
+
+    def on_frame(self, raw: str | bytes, now: float) -> None:
+        events = hyperliquid.parse(raw, now)
+        if not events:
+            return
+        first = events[0]
+        kind = type(first)
+        if kind is hyperliquid.Reply:
+            self._reply(first)  # type: ignore[arg-type]
+            return
+        if kind is Trade:
+            coin = first.symbol  # type: ignore[union-attr]
+            if coin in self._backfill:  # the first frame after subscribing replays history
+                self._backfill.discard(coin)
+                events = [replace(t, backfill=True) for t in events]  # type: ignore[type-var]
+            events = self._dedupe.fresh(events)  # type: ignore[arg-type]
+        elif kind is Ticker and len(events) > 1 and not self._mids_checked:
+            self._check_listed({e.symbol for e in events})  # type: ignore[union-attr]
+        self.pipeline.handle(events)  # type: ignore[arg-type]
+
+    def _check_listed(self, listed: set[str]) -> None:
+        """The first ``allMids`` names every coin: say which watched ones do not exist."""
+        self._mids_checked = True
+        for coin in self.pipeline.symbols:
+            if coin not in listed:
+                near = [c for c in listed if c.upper() == coin.upper()]
+                hint = f" (did you mean {near[0]}?)" if near else ""
+                self.not_listed(coin, f"{coin}: not listed on HyperLiquid{hint}")
+
+    def _reply(self, reply: hyperliquid.Reply) -> None:
+        if reply.ok:
+            return
+        match = re.search(r'"coin"\s*:\s*"([^"]+)"', reply.message)
+        if match and match.group(1) in self.pipeline.syncs:
+            coin = match.group(1)
+            self.not_listed(coin, f"{coin}: not listed on HyperLiquid ({reply.message[:80]})")
+        else:
+            log.warning("%s: error from the server: %s", self.exchange, reply.message[:200])
+            self.health.detail = f"HyperLiquid: {reply.message[:120]}"
+
+
+FEEDS: dict[str, Callable[[Worker, Settings], _Feed]] = {
+    "binance": _BinanceFeed,
+    "bybit": _BybitFeed,
+    "hyperliquid": _HyperLiquidFeed,
+    "mock": _MockFeed,
+}
+VENUE_SYMBOL: dict[str, Callable[[str], str]] = {
+    "binance": binance.venue_symbol,
+    "bybit": bybit.venue_symbol,
+    "hyperliquid": hyperliquid.venue_symbol,
+}
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
@@ -649,7 +1124,7 @@ def _http_get(url: str, timeout: float) -> bytes:
             payload = {}
         detail = str(payload.get("msg", ""))
         if payload.get("code") == -1121:  # Binance: "Invalid symbol."
-            raise InvalidSymbol(f"{detail or 'invalid symbol'} (Binance)") from exc
+            raise InvalidSymbol(detail or "invalid symbol") from exc
         raise SnapshotError(f"HTTP {code}{': ' + detail if detail else ''}") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

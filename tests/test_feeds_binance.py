@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from market.book import OrderBook
 from market.errors import BadMessage, InvalidSymbol
-from market.events import BookDelta, BookSnapshot, ServerNotice, Trade
+from market.events import BookDelta, BookSnapshot, ServerNotice, Ticker, Trade
 from market.feeds import binance
 from market.sync import BinanceSync
 
@@ -132,7 +132,7 @@ def test_subscription_replies_give_no_events(reply: dict[str, Any]) -> None:
             "m": True,
         },
         {"e": "kline", "E": 1, "s": "BNBBTC", "k": {"t": 1, "i": "1m"}},
-        {"e": "24hrTicker", "E": 1, "s": "BNBBTC"},
+        {"e": "outboundAccountPosition", "E": 1},
         {"e": "somethingNew"},
     ],
 )
@@ -255,11 +255,48 @@ def test_parse_snapshot_malformed(body: bytes) -> None:
 def test_stream_url() -> None:
     assert binance.stream_url("wss://stream.binance.com:9443", ("BTCUSDT", "ETHUSDT")) == (
         "wss://stream.binance.com:9443/stream?streams="
-        "btcusdt@depth@100ms/btcusdt@trade/ethusdt@depth@100ms/ethusdt@trade"
+        "btcusdt@depth@100ms/btcusdt@trade/btcusdt@ticker/"
+        "ethusdt@depth@100ms/ethusdt@trade/ethusdt@ticker"
     )
     assert binance.stream_url("ws://127.0.0.1:8765/", ("BNBBTC",)) == (
-        "ws://127.0.0.1:8765/stream?streams=bnbbtc@depth@100ms/bnbbtc@trade"
+        "ws://127.0.0.1:8765/stream?streams=bnbbtc@depth@100ms/bnbbtc@trade/bnbbtc@ticker"
     )
+
+
+def test_subscribe_frames_hold_at_most_max_params_streams_with_consecutive_ids() -> None:
+    names = binance.streams([f"S{i:03d}USDT" for i in range(60)])  # 180 streams
+    frames = [orjson.loads(f) for f in binance.subscribe_frames(names, 7)]
+    assert [f["id"] for f in frames] == [7, 8]
+    assert [len(f["params"]) for f in frames] == [binance.MAX_PARAMS, 180 - binance.MAX_PARAMS]
+    assert frames[0]["method"] == "SUBSCRIBE" and frames[0]["params"][:3] == [
+        "s000usdt@depth@100ms", "s000usdt@trade", "s000usdt@ticker",
+    ]
+    assert orjson.loads(binance.subscribe_frames(["x@trade"], 1, "UNSUBSCRIBE")[0]) == {
+        "method": "UNSUBSCRIBE", "params": ["x@trade"], "id": 1,
+    }
+
+
+def test_24h_ticker_gives_every_figure() -> None:
+    raw = orjson.dumps({"stream": "btcusdt@ticker", "data": {
+        "e": "24hrTicker", "E": 1700000000123, "s": "BTCUSDT", "p": "1500.00", "P": "2.345",
+        "w": "64000.1", "c": "65500.50", "Q": "0.01", "b": "65500.40", "B": "1.2",
+        "a": "65500.60", "A": "0.8", "o": "64000.50", "h": "66000.00", "l": "63500.25",
+        "v": "12345.678", "q": "790000000.5", "O": 1, "C": 2, "F": 3, "L": 4, "n": 5,
+    }})
+    assert binance.parse(raw, 9.0) == [
+        Ticker(
+            exchange="binance", symbol="BTCUSDT", last=65500.5, change_pct=2.345,
+            volume=12345.678, quote_volume=790000000.5, high=66000.0, low=63500.25,
+            bid=65500.4, ask=65500.6, ts_ms=1700000000123, received_at=9.0,
+        )
+    ]
+
+
+def test_refused_request_is_a_notice_not_a_bad_message() -> None:
+    raw = b'{"error":{"code":2,"msg":"Invalid request: unknown variant"},"id":4}'
+    assert binance.parse(raw, 1.0) == [
+        ServerNotice("binance", "error", "request 4 refused: Invalid request: unknown variant")
+    ]
 
 
 def test_snapshot_url() -> None:

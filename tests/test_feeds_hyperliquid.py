@@ -119,3 +119,17 @@ def test_recorded_all_mids() -> None:
     assert all(isinstance(e, Ticker) for e in events)
     mids = {e.symbol: e.last for e in events}  # type: ignore[union-attr]
     assert mids["BTC"] == 80868.5 and mids["ETH"] == 2296.45 and len(mids) == 5
+
+
+def test_active_asset_ctx_gives_24h_change_and_volume() -> None:
+    raw = (
+        '{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"0.0000125",'
+        '"openInterest":"9000.1","prevDayPx":"100000.0","dayNtlVlm":"1234567.5","premium":"0.0001",'
+        '"oraclePx":"102000.0","markPx":"102001.0","midPx":"102000.0","impactPxs":["1","2"],'
+        '"dayBaseVlm":"12.5"}}}'
+    )
+    (t,) = hl.parse(raw, 3.0)
+    assert t == Ticker(
+        exchange="hyperliquid", symbol="BTC", last=102000.0, change_pct=pytest.approx(2.0),
+        volume=12.5, quote_volume=1234567.5, received_at=3.0,
+    )

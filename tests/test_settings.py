@@ -34,17 +34,27 @@ def test_a_missing_env_file_is_fine(tmp_path: Path) -> None:
     assert from_env({}, tmp_path / "absent.env") == Settings()
 
 
+def test_exchange_is_the_first_of_several() -> None:
+    s = from_env({"MARKET_EXCHANGE": "hyperliquid,binance"})
+    assert (s.exchange, s.exchanges) == ("hyperliquid", ("hyperliquid", "binance"))
+    with pytest.raises(SettingsError, match=r"MARKET_EXCHANGE='kraken': must be one of binance"):
+        from_env({"MARKET_EXCHANGE": "binance,kraken"})
+    with pytest.raises(SettingsError, match="MARKET_EXCHANGE"):
+        from_env({"MARKET_EXCHANGE": " , "})
+
+
 def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
-        Settings().exchange = "mock"  # type: ignore[misc]
+        Settings().exchanges = ("mock",)  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
     ("name", "value", "field", "expected"),
     [
-        ("MARKET_EXCHANGE", "mock", "exchange", "mock"),
-        ("MARKET_EXCHANGE", "Bybit", "exchange", "bybit"),
-        ("MARKET_EXCHANGE", "hyperliquid", "exchange", "hyperliquid"),
+        ("MARKET_EXCHANGE", "mock", "exchanges", ("mock",)),
+        ("MARKET_EXCHANGE", "Bybit", "exchanges", ("bybit",)),
+        ("MARKET_EXCHANGE", "hyperliquid", "exchanges", ("hyperliquid",)),
+        ("MARKET_EXCHANGE", "bybit, HyperLiquid,bybit", "exchanges", ("bybit", "hyperliquid")),
         ("MARKET_SYMBOLS", "ethusdt, SOLUSDT", "symbols", ("ETHUSDT", "SOLUSDT")),
         ("MARKET_FALLBACK", "none", "fallback", "none"),
         ("BINANCE_WS_URL", "ws://127.0.0.1:9000/", "binance_ws_url", "ws://127.0.0.1:9000"),

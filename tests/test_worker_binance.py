@@ -135,7 +135,7 @@ def make_worker() -> Iterator[WorkerFactory]:
         **overrides: object,
     ) -> Worker:
         settings = Settings(
-            exchange="binance",
+            exchanges=("binance",),
             symbols=symbols,
             binance_ws_url=ws_url or (ex.ws_url if ex else "ws://127.0.0.1:9"),
             binance_rest_url=ex.rest_url if ex else "http://127.0.0.1:9",
@@ -249,7 +249,8 @@ def test_stream_keeps_books_equal_to_truth_and_records_trades(
     w = make_worker(fake)
     wait_connected(fake, w, 1)
     assert fake.ws_paths == [
-        "/stream?streams=btcusdt@depth@100ms/btcusdt@trade/ethusdt@depth@100ms/ethusdt@trade"
+        "/stream?streams=btcusdt@depth@100ms/btcusdt@trade/btcusdt@ticker/"
+        "ethusdt@depth@100ms/ethusdt@trade/ethusdt@ticker"
     ]
     for _ in range(10):
         fake.tick(5)
@@ -706,9 +707,9 @@ def test_unknown_symbol_on_rest_does_not_stop_the_others(
     w = make_worker(fake_btc, (BTC, "NOPEUSDT"))
     wait_connected(fake_btc, w, 1, BTC)
     wait_for(lambda: fake_btc.invalid_requests == {"NOPEUSDT": 1}, 5.0, what="NOPEUSDT asked")
-    wait_for(lambda: "no such market" in view(w, "NOPEUSDT").detail, 5.0, what="NOPEUSDT detail")
+    wait_for(lambda: "not listed" in view(w, "NOPEUSDT").detail, 5.0, what="NOPEUSDT detail")
     nope = view(w, "NOPEUSDT")
-    assert nope.detail == "NOPEUSDT: Invalid symbol. (Binance): no such market"
+    assert nope.detail == "NOPEUSDT: not listed on Binance (Invalid symbol.)"
     assert (nope.synced, nope.bids, nope.asks) == (False, (), ())
     for _ in range(3):
         fake_btc.tick(2)
@@ -738,28 +739,30 @@ def test_invalid_symbols_are_refused_before_anything_is_sent(
     assert (fake_btc.snapshot_requests, fake_btc.invalid_requests) == ({BTC: 1}, {})
 
 
-def test_reconfigure_switches_symbols(fake: FakeBinance, make_worker: WorkerFactory) -> None:
+def test_reconfigure_subscribes_and_unsubscribes_on_the_live_connection(
+    fake: FakeBinance, make_worker: WorkerFactory
+) -> None:
     w = make_worker(fake, (BTC,))
     wait_connected(fake, w, 1, BTC)
     assert w.reconfigure(symbols=("eth-usdt", "BTCUSDT")).symbols == (ETH, BTC)
-    wait_for(lambda: fake.opened == 2 and fake.connections() == 1, 5.0, what="new connection")
-    wait_for(lambda: fake.snapshot_requests == {BTC: 2, ETH: 1}, 5.0, what="snapshots")
-    wait_for(lambda: all(matches_truth(fake, w, s) for s in SYMBOLS), 5.0, what="synced")
+    wait_for(lambda: fake.snapshot_requests == {BTC: 1, ETH: 1}, 5.0, what="ETH snapshot")
+    wait_for(lambda: matches_truth(fake, w, ETH), 5.0, what="ETH synced")
     fake.tick(3)
     wait_truth(fake, w)
-    assert fake.ws_paths[1] == (
-        "/stream?streams=ethusdt@depth@100ms/ethusdt@trade/btcusdt@depth@100ms/btcusdt@trade"
-    )
+    assert fake.received == [
+        {"method": "SUBSCRIBE", "params": ["ethusdt@depth@100ms", "ethusdt@trade", "ethusdt@ticker"], "id": 1}
+    ]
     assert w.reconfigure(symbols=(ETH,)).symbols == (ETH,)
-    wait_for(lambda: fake.opened == 3 and fake.connections() == 1, 5.0, what="third connection")
-    wait_for(lambda: fake.snapshot_requests == {BTC: 2, ETH: 2}, 5.0, what="ETH snapshot")
-    wait_for(lambda: matches_truth(fake, w, ETH), 5.0, what="ETH synced")
+    wait_for(lambda: len(fake.received) == 2, 5.0, what="UNSUBSCRIBE")
+    assert fake.received[1] == {
+        "method": "UNSUBSCRIBE", "params": ["btcusdt@depth@100ms", "btcusdt@trade", "btcusdt@ticker"], "id": 2
+    }
     fake.tick(2)
     wait_truth(fake, w, ETH)
     assert list(w.store.snapshot(series=False).markets) == [("binance", ETH)]
     s = wait_status(w, lambda s: s.symbols == (ETH,) and s.state == "live", "live on ETH only")
     assert (s.reconnects, s.bad_messages) == (0, 0)
-    assert fake.handshakes == 3
+    assert (fake.handshakes, fake.connections()) == (1, 1)  # no reconnect: the same connection
 
 
 @pytest.mark.parametrize("exchange", ["mock", "bybit", "hyperliquid"])
@@ -768,7 +771,7 @@ def test_invalid_symbols_are_refused_on_every_exchange(
 ) -> None:
     for bad in (("BTC$",), ("BTC USDT",), ()):
         with pytest.raises(InvalidSymbol):
-            Worker(Settings(exchange=exchange, symbols=bad))
+            Worker(Settings(exchanges=(exchange,), symbols=bad))
     w = make_worker(fake_btc, (BTC,))
     wait_connected(fake_btc, w, 1, BTC)
     with pytest.raises(InvalidSymbol, match="only letters, digits and '-'"):

@@ -1,10 +1,12 @@
 """Binance spot: one combined-stream connection, diff depth + trades, REST snapshots.
 
-    WS    {BINANCE_WS_URL}/stream?streams=btcusdt@depth@100ms/btcusdt@trade/…
+    WS    {BINANCE_WS_URL}/stream?streams=btcusdt@depth@100ms/btcusdt@trade/btcusdt@ticker/…
+          live changes: {"method":"SUBSCRIBE","params":["ethusdt@depth@100ms",…],"id":7}
     REST  {BINANCE_REST_URL}/api/v3/depth?symbol=BTCUSDT&limit=1000
     symbols: upper case in REST and payloads, lower case in stream names; [A-Z0-9]{2,20}
     limits: a connection lives at most 24 h; the server pings every 20 s (pong within 60 s);
-            1024 streams per connection; a ``serverShutdown`` event means "reconnect now"
+            1024 streams per connection; 5 incoming messages a second per connection;
+            a ``serverShutdown`` event means "reconnect now"
 
 The book procedure lives in ``market.sync.BinanceSync``; this module only parses.
 """
@@ -17,12 +19,17 @@ from urllib.parse import urlencode
 import orjson
 
 from market.errors import BadMessage, InvalidSymbol
-from market.events import BookDelta, BookSnapshot, Event, Levels, ServerNotice, Trade
+from market.events import BookDelta, BookSnapshot, Event, Levels, ServerNotice, Ticker, Trade
 from market.feeds import decode_object
 
 EXCHANGE = "binance"
 DEPTH_STREAM = "depth@100ms"
 TRADE_STREAM = "trade"
+TICKER_STREAM = "ticker"
+STREAM_KINDS = (DEPTH_STREAM, TRADE_STREAM, TICKER_STREAM)
+URL_SYMBOLS = 40  # symbols named in the connection URL; the rest are SUBSCRIBEd after it opens
+MAX_PARAMS = 150  # streams per SUBSCRIBE request
+SEND_INTERVAL_S = 0.25  # Binance allows 5 incoming messages a second per connection
 SNAPSHOT_LIMIT = 1000
 MAX_CONNECTION_AGE_S = 23 * 3600 + 50 * 60  # reconnect ourselves 10 min before the 24 h cut
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
@@ -36,11 +43,20 @@ def venue_symbol(symbol: str) -> str:
     return s
 
 
+def streams(symbols: tuple[str, ...] | list[str]) -> list[str]:
+    return [f"{s.lower()}@{kind}" for s in symbols for kind in STREAM_KINDS]
+
+
 def stream_url(base: str, symbols: tuple[str, ...]) -> str:
-    streams = "/".join(
-        f"{s.lower()}@{kind}" for s in symbols for kind in (DEPTH_STREAM, TRADE_STREAM)
-    )
-    return f"{base.rstrip('/')}/stream?streams={streams}"
+    return f"{base.rstrip('/')}/stream?streams={'/'.join(streams(symbols))}"
+
+
+def subscribe_frames(names: list[str], request_id: int, method: str = "SUBSCRIBE") -> list[bytes]:
+    """``SUBSCRIBE`` / ``UNSUBSCRIBE`` requests, ``MAX_PARAMS`` streams each, ids from ``request_id``."""
+    return [
+        orjson.dumps({"method": method, "params": names[i : i + MAX_PARAMS], "id": request_id + n})
+        for n, i in enumerate(range(0, len(names), MAX_PARAMS))
+    ]
 
 
 def snapshot_url(base: str, symbol: str, limit: int = SNAPSHOT_LIMIT) -> str:
@@ -134,10 +150,31 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
                     received_at=received_at,
                 )
             ]
+        if kind == "24hrTicker":
+            return [
+                Ticker(
+                    exchange=EXCHANGE,
+                    symbol=_symbol(data["s"]),
+                    last=float(data["c"]),
+                    change_pct=float(data["P"]),
+                    volume=float(data["v"]),
+                    quote_volume=float(data["q"]),
+                    high=float(data["h"]),
+                    low=float(data["l"]),
+                    bid=float(data["b"]) if "b" in data else None,
+                    ask=float(data["a"]) if "a" in data else None,
+                    ts_ms=None if data.get("E") is None else int(data["E"]),
+                    received_at=received_at,
+                )
+            ]
         if kind == "serverShutdown":
             return [ServerNotice(EXCHANGE, "shutdown", "serverShutdown event")]
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise BadMessage(f"malformed {kind} event: {exc!r}") from None
+    if kind is None and "error" in msg:  # a refused request of ours
+        error = msg["error"]
+        detail = error.get("msg", error) if isinstance(error, dict) else error
+        return [ServerNotice(EXCHANGE, "error", f"request {msg.get('id')} refused: {detail}")]
     if kind is None and ("result" in msg or "id" in msg):
         return []  # a reply to a request of ours
     if kind is None:

@@ -112,6 +112,8 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Reply]:
                 )
                 for t in data
             ]
+        if channel in ("activeAssetCtx", "activeSpotAssetCtx"):
+            return [_asset_ctx(data, received_at)]
         if channel == "allMids":
             return [
                 Ticker(exchange=EXCHANGE, symbol=coin, last=float(px), received_at=received_at)
@@ -124,6 +126,28 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Reply]:
     if channel == "error":
         return [Reply(channel, False, str(data))]
     raise BadMessage(f"unknown frame: {str(raw)[:80]!r}")
+
+
+def _asset_ctx(data: dict[str, Any], received_at: float) -> Ticker:
+    """24 h figures from ``activeAssetCtx``: change against ``prevDayPx``, notional volume.
+
+        {"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"prevDayPx":"104000.0",
+         "dayNtlVlm":"1.2e9","dayBaseVlm":"11800.5","markPx":"105050.0","midPx":"105055.5",…}}}
+    """
+    ctx = data["ctx"]
+    last = ctx.get("midPx") or ctx.get("markPx")
+    last_px = None if last is None else float(last)
+    prev = float(ctx["prevDayPx"]) if ctx.get("prevDayPx") else None
+    base = ctx.get("dayBaseVlm")
+    return Ticker(
+        exchange=EXCHANGE,
+        symbol=data["coin"],
+        last=last_px,
+        change_pct=None if last_px is None or not prev else (last_px / prev - 1.0) * 100.0,
+        volume=None if base is None else float(base),
+        quote_volume=float(ctx["dayNtlVlm"]) if ctx.get("dayNtlVlm") is not None else None,
+        received_at=received_at,
+    )
 
 
 class TradeDeduper:
