@@ -26,6 +26,7 @@ from market.errors import InvalidSymbol, SettingsError
 from market.settings import EXCHANGES, Settings, parse_exchanges, parse_symbols
 from market.store import MarketView, StoreSnapshot
 from market.events import FeedStatus
+from market.analytics import depth_delta
 from market.metrics import imbalance, top_of_book
 from market.store import MarketStore
 from market.worker import Worker
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+CANDLES_SHOWN = 5  # the last five one-minute candles
+ALERTS_SHOWN = 20
+
+
 def _num(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
@@ -85,6 +90,7 @@ def market_line(view: MarketView, status: FeedStatus | None, depth: int, now: fl
     bids, asks = (view.bids, view.asks) if view.synced else ((), ())
     tob = top_of_book(bids, asks)
     last = view.last_trade
+    session, ticker = view.session, view.ticker
     return {
         "t": round(now, 3),
         "exchange": view.exchange,
@@ -111,6 +117,20 @@ def market_line(view: MarketView, status: FeedStatus | None, depth: int, now: fl
         "last_trade": None
         if last is None
         else {"price": last.price, "qty": last.qty, "side": last.side, "ts": last.ts_ms},
+        # analytics over the session (the trades seen since the feed started)
+        "vwap": session.vwap,
+        "cvd": session.cvd,
+        "depth_delta": depth_delta(bids, asks) if view.synced else None,
+        "volatility_spread": session.volatility_spread,
+        "candles": [c.as_list() for c in session.candles[-CANDLES_SHOWN:]],
+        "alerts": [
+            {"ts": a.ts_ms, "side": a.side, "price": a.price, "qty": a.qty, "notional": a.notional}
+            for a in session.alerts[-ALERTS_SHOWN:]
+        ],
+        "ticker": None if ticker is None else {
+            "last": ticker.last, "change_pct": ticker.change_pct, "volume": ticker.volume,
+            "quote_volume": ticker.quote_volume, "high": ticker.high, "low": ticker.low,
+        },
     }
 
 

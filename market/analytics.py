@@ -177,15 +177,22 @@ def _merge(row: list[float], price: float, qty: float) -> None:
 class SessionStats:
     """Running figures over every trade of a session (since a feed started or a reset)."""
 
-    def __init__(self, whale_threshold: float = DEFAULT_WHALE_NOTIONAL, alerts_kept: int = 50) -> None:
+    def __init__(
+        self,
+        whale_threshold: float = DEFAULT_WHALE_NOTIONAL,
+        alerts_kept: int = 50,
+        symbol: str | None = None,
+        candles_kept: int = 240,
+    ) -> None:
         self.whale_threshold = whale_threshold
+        self.symbol = symbol  # the name alerts carry (default: the trade's own)
         self.trades = 0
         self.sum_pq = 0.0
         self.sum_q = 0.0
         self.cvd = 0.0
         self.high = -math.inf
         self.low = math.inf
-        self.minute = CandleBuilder(MINUTE_MS, maxlen=240)
+        self.minute = CandleBuilder(MINUTE_MS, maxlen=candles_kept)
         self.alerts: deque[WhaleAlert] = deque(maxlen=alerts_kept)
 
     def add(self, trade: Trade) -> WhaleAlert | None:
@@ -200,7 +207,8 @@ class SessionStats:
             self.low = p
         self.minute.add(p, q, trade.ts_ms)
         if is_whale(trade, self.whale_threshold):
-            alert = WhaleAlert(trade.ts_ms, trade.exchange, trade.symbol, trade.side, p, q, p * q)
+            symbol = self.symbol or trade.symbol
+            alert = WhaleAlert(trade.ts_ms, trade.exchange, symbol, trade.side, p, q, p * q)
             self.alerts.append(alert)
             return alert
         return None

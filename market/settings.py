@@ -29,6 +29,8 @@ DEFAULT_HYPERLIQUID_WS_URL = "wss://api.hyperliquid.xyz/ws"
 DEFAULT_CONNECTION_TIMEOUT_SECONDS = 10.0
 DEFAULT_STALE_AFTER_SECONDS = 30.0
 MAX_SYMBOLS = 200
+DEFAULT_WHALE_NOTIONAL = 100_000.0
+WHALE_PREFIX = "WHALE_NOTIONAL_"  # WHALE_NOTIONAL_BTCUSDT=1000000: one symbol's own threshold
 
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9\-]+$")
 MAX_SYMBOL_LEN = 30
@@ -46,6 +48,8 @@ class Settings:
     connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT_SECONDS
     stale_after: float = DEFAULT_STALE_AFTER_SECONDS
     mock_seed: int | None = None
+    whale_notional: float = DEFAULT_WHALE_NOTIONAL  # quote units; 0 turns whale alerts off
+    whale_thresholds: tuple[tuple[str, float], ...] = ()  # per symbol, overriding the default
 
     @property
     def exchange(self) -> str:
@@ -86,6 +90,8 @@ class Settings:
                 "STALE_AFTER_SECONDS", get("STALE_AFTER_SECONDS", str(DEFAULT_STALE_AFTER_SECONDS))
             ),
             mock_seed=parse_seed(env.get("MOCK_SEED", "").strip()),
+            whale_notional=parse_notional("WHALE_NOTIONAL", get("WHALE_NOTIONAL", str(DEFAULT_WHALE_NOTIONAL))),
+            whale_thresholds=parse_whale_thresholds(env),
         )
 
 
@@ -149,6 +155,30 @@ def parse_seconds(name: str, value: str) -> float:
     if not 0 < seconds <= 86_400:
         raise SettingsError(f"{name}={value!r}: must be > 0 and <= 86400 seconds")
     return seconds
+
+
+def parse_notional(name: str, value: str) -> float:
+    try:
+        notional = float(value.replace("_", ""))
+    except ValueError:
+        raise SettingsError(f"{name}={value!r}: must be a notional in quote units, e.g. 100000") from None
+    if not (0 <= notional < float("inf")):
+        raise SettingsError(f"{name}={value!r}: must be >= 0 (0 turns whale alerts off)")
+    return notional
+
+
+def parse_whale_thresholds(env: Mapping[str, str]) -> tuple[tuple[str, float], ...]:
+    """``WHALE_NOTIONAL_<SYMBOL>=<notional>`` variables, sorted by symbol."""
+    out = []
+    for name, value in sorted(env.items()):
+        if not name.startswith(WHALE_PREFIX) or not value.strip():
+            continue
+        try:
+            symbol = validate_symbol(name[len(WHALE_PREFIX) :]).replace("-", "")
+        except InvalidSymbol as exc:
+            raise SettingsError(f"{name}: the name must end with a symbol ({exc})") from None
+        out.append((symbol, parse_notional(name, value.strip())))
+    return tuple(sorted(out))
 
 
 def parse_seed(value: str) -> int | None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from market.analytics import DEFAULT_WHALE_NOTIONAL, Candle, SessionStats, WhaleAlert, depth_delta
 from market.events import FeedStatus, Levels, Source, Ticker, Trade
 from market.metrics import imbalances, top_of_book
 
@@ -22,8 +23,10 @@ MarketKey = tuple[str, str]  # (exchange, symbol)
 
 IMBALANCE_DEPTHS = (1, 3, 5, 10, 20)
 # Column order of a series row; the page turns rows into numpy columns by these indexes.
-SERIES_COLUMNS = ("t", "best_bid", "best_ask", "mid", "spread", "spread_bps") + tuple(
-    f"imbalance_{n}" for n in IMBALANCE_DEPTHS
+SERIES_COLUMNS = (
+    ("t", "best_bid", "best_ask", "mid", "spread", "spread_bps")
+    + tuple(f"imbalance_{n}" for n in IMBALANCE_DEPTHS)
+    + ("depth_delta", "cvd")  # top-20 bid volume - ask volume; the session's trade CVD then
 )
 SeriesRow = tuple[float, ...]
 
@@ -31,7 +34,25 @@ DEFAULT_SERIES_POINTS = 20_000  # at 10 points/s: the last ~33 minutes
 DEFAULT_TRADES_KEPT = 1_000
 DEFAULT_BOOK_DEPTH = 20
 DEFAULT_SERIES_INTERVAL = 0.1  # at most one series point per market per 100 ms
+DEFAULT_ALERTS_KEPT = 200  # whale alerts of every market, newest last (survive page reloads)
+SESSION_CANDLES = 240  # one-minute candles kept per market (4 hours)
 NAN = math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """Trade figures since the feed started (or the last reset), backfilled trades excluded."""
+
+    trades: int = 0
+    vwap: float | None = None
+    cvd: float = 0.0
+    high: float | None = None
+    low: float | None = None
+    volatility_spread: float = 0.0  # (high - low) / low × 100; 0 when unknown
+    candles: tuple[Candle, ...] = ()  # one-minute, by trade time, oldest first
+    alerts: tuple[WhaleAlert, ...] = ()  # newest last
+    whale_threshold: float = DEFAULT_WHALE_NOTIONAL
+    started_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +74,7 @@ class MarketView:
     trades_seen: int
     resyncs: int
     ticker: Ticker | None = None  # the venue's 24 h statistics, merged; None until the first
+    session: SessionView = SessionView()
 
     @property
     def last_trade(self) -> Trade | None:
@@ -65,6 +87,7 @@ class StoreSnapshot:
     version: int
     markets: Mapping[MarketKey, MarketView]
     statuses: Mapping[str, FeedStatus]
+    alerts: tuple[WhaleAlert, ...] = ()  # every market's, newest last
 
 
 @dataclass(slots=True)
@@ -84,6 +107,8 @@ class _Market:
     trades_seen: int = 0
     resyncs: int = 0
     ticker: Ticker | None = None
+    session: SessionStats = field(default_factory=SessionStats)
+    session_started_at: float | None = None
     last_point_at: float = field(default=-math.inf)
 
 
@@ -95,6 +120,8 @@ class MarketStore:
         trades_kept: int = DEFAULT_TRADES_KEPT,
         depth: int = DEFAULT_BOOK_DEPTH,
         series_interval: float = DEFAULT_SERIES_INTERVAL,
+        alerts_kept: int = DEFAULT_ALERTS_KEPT,
+        whale_notional: float = DEFAULT_WHALE_NOTIONAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.depth = max(depth, max(IMBALANCE_DEPTHS))
@@ -108,6 +135,9 @@ class MarketStore:
         self._markets: dict[MarketKey, _Market] = {}
         self._statuses: dict[str, FeedStatus] = {}
         self._last_message_at: dict[str, float] = {}
+        self._alerts: deque[WhaleAlert] = deque(maxlen=alerts_kept)
+        self._whale_default = whale_notional
+        self._whale: dict[str, float] = {}  # symbol → notional threshold, overriding the default
         self._version = 0
 
     # -- writer side (the worker thread) ------------------------------------------------------
@@ -119,6 +149,7 @@ class MarketStore:
             market = _Market(
                 exchange, symbol, deque(maxlen=self._series_points), deque(maxlen=self._trades_kept)
             )
+            market.session = self._new_session(symbol)
             self._markets[key] = market
         return market
 
@@ -148,7 +179,7 @@ class MarketStore:
             self._version += 1
             if at - m.last_point_at >= self._series_interval:
                 m.last_point_at = at
-                m.series.append(row)
+                m.series.append((*row, m.session.cvd))
 
     def add_trades(self, exchange: str, symbol: str, trades: Iterable[Trade]) -> None:
         batch = tuple(trades)
@@ -158,7 +189,47 @@ class MarketStore:
             m = self._market(exchange, symbol)
             m.trades.extend(batch)
             m.trades_seen += len(batch)
+            session = m.session
+            if m.session_started_at is None:
+                m.session_started_at = batch[0].received_at or self._clock()
+            for trade in batch:
+                if not trade.backfill:  # history from before the session: shown, not counted
+                    alert = session.add(trade)
+                    if alert is not None:
+                        self._alerts.append(alert)
             self._version += 1
+
+    def _new_session(self, symbol: str) -> SessionStats:
+        return SessionStats(
+            self._whale.get(symbol, self._whale_default), 20, symbol, candles_kept=SESSION_CANDLES
+        )
+
+    def reset_session(self, exchange: str, symbol: str) -> None:
+        """Start the session figures (VWAP, CVD, candles, high/low) of a market afresh."""
+        with self._lock:
+            m = self._markets.get((exchange, symbol))
+            if m is not None:
+                m.session = self._new_session(symbol)
+                m.session_started_at = self._clock()
+                self._version += 1
+
+    def set_whale_threshold(self, notional: float, symbol: str | None = None) -> None:
+        """Alert on trades of at least ``notional`` (quote units); one symbol or the default.
+        Applies from the next trade; 0 turns alerts off."""
+        if not (notional >= 0 and math.isfinite(notional)):
+            raise ValueError(f"whale threshold must be a number >= 0, got {notional!r}")
+        with self._lock:
+            if symbol is None:
+                self._whale_default = notional
+            else:
+                self._whale[symbol] = notional
+            for m in self._markets.values():
+                m.session.whale_threshold = self._whale.get(m.symbol, self._whale_default)
+            self._version += 1
+
+    def whale_threshold(self, symbol: str) -> float:
+        with self._lock:
+            return self._whale.get(symbol, self._whale_default)
 
     def update_ticker(self, exchange: str, symbol: str, ticker: Ticker) -> None:
         """Publish a market's 24 h statistics (already merged by the pipeline)."""
@@ -190,6 +261,8 @@ class MarketStore:
             m.trades.clear()
             m.trades_seen = 0
             m.ticker = None
+            m.session = self._new_session(symbol)
+            m.session_started_at = None
             m.last_point_at = -math.inf
             self._version += 1
 
@@ -247,9 +320,11 @@ class MarketStore:
                     trades_seen=m.trades_seen,
                     resyncs=m.resyncs,
                     ticker=m.ticker,
+                    session=_session_view(m.session, m.session_started_at, full),
                 )
             statuses = dict(self._statuses)
             last_at = dict(self._last_message_at)
+            alerts = tuple(self._alerts)
         for name, status in statuses.items():
             at = last_at.get(name)
             if at is not None:
@@ -259,11 +334,13 @@ class MarketStore:
             version=version,
             markets=MappingProxyType(views),
             statuses=MappingProxyType(statuses),
+            alerts=alerts,
         )
 
 
 def series_row(bids: Levels, asks: Levels, at: float) -> SeriesRow:
-    """One series point (columns as ``SERIES_COLUMNS``; NaN where unknown). Pure."""
+    """One series point from a book: the columns of ``SERIES_COLUMNS`` but the last (the
+    store appends the session's CVD); NaN where unknown. Pure."""
     tob = top_of_book(bids, asks)
     return (
         at,
@@ -273,6 +350,23 @@ def series_row(bids: Levels, asks: Levels, at: float) -> SeriesRow:
         _num(tob.spread),
         _num(tob.spread_bps),
         *[_num(x) for x in imbalances(bids, asks, IMBALANCE_DEPTHS)],
+        depth_delta(bids, asks),
+    )
+
+
+def _session_view(s: SessionStats, started_at: float | None, full: bool) -> SessionView:
+    """Copy under the store's lock: a few numbers, and the candles only when ``full``."""
+    return SessionView(
+        trades=s.trades,
+        vwap=s.vwap,
+        cvd=s.cvd,
+        high=s.high if s.trades else None,
+        low=s.low if s.trades else None,
+        volatility_spread=s.volatility_spread,
+        candles=tuple(s.minute.candles()) if full else tuple(s.minute.candles(5)),
+        alerts=tuple(s.alerts),
+        whale_threshold=s.whale_threshold,
+        started_at=started_at,
     )
 
 

@@ -194,6 +194,9 @@ class Worker:
     ) -> None:
         self._settings = check_symbols(settings)
         self.store = store if store is not None else MarketStore()
+        self.store.set_whale_threshold(self._settings.whale_notional)
+        for symbol, notional in self._settings.whale_thresholds:
+            self.store.set_whale_threshold(notional, symbol)
         self.timing = timing or Timing()
         self.clock = clock
         self._thread: threading.Thread | None = None

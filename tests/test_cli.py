@@ -22,6 +22,8 @@ from tests.fake_binance import FakeBinance
 LINE_KEYS = {
     "t", "exchange", "symbol", "source", "status", "best_bid", "best_ask", "mid", "spread",
     "imbalance", "bids", "asks", "trades", "last_trade",
+    # analytics (DESIGN.md: the line grows these, never renames)
+    "vwap", "cvd", "depth_delta", "volatility_spread", "candles", "alerts", "ticker",
 }  # fmt: skip
 STATUS_KEYS = {"state", "detail", "reconnects", "resyncs", "messages", "bad_messages"}
 # FeedStatus fields (DESIGN.md "Feed health is data") the status object may carry besides
@@ -110,6 +112,23 @@ def check_line(line: dict[str, Any], depth: int = 20) -> None:
         assert is_number(last["price"]) and is_number(last["qty"]) and type(last["ts"]) is int
         assert last["side"] in ("buy", "sell")
         assert line["trades"] >= 1
+    assert line["vwap"] is None or is_number(line["vwap"])
+    assert is_number(line["cvd"]) and is_number(line["volatility_spread"])
+    assert line["volatility_spread"] >= 0
+    if (bids or asks) and depth >= 20:  # the line's levels hold the top 20 the figure sums
+        assert line["depth_delta"] == pytest.approx(
+            sum(q for _, q in bids[:20]) - sum(q for _, q in asks[:20]), rel=1e-9, abs=1e-9
+        )
+    candles = line["candles"]
+    assert isinstance(candles, list) and len(candles) <= 5
+    for c in candles:
+        assert len(c) == 7 and type(c[0]) is int and type(c[6]) is int and c[0] % 60_000 == 0
+        assert c[3] <= min(c[1], c[4]) <= max(c[1], c[4]) <= c[2]
+    assert [c[0] for c in candles] == sorted(c[0] for c in candles)
+    assert isinstance(line["alerts"], list) and len(line["alerts"]) <= 20
+    for a in line["alerts"]:
+        assert set(a) == {"ts", "side", "price", "qty", "notional"}
+        assert a["notional"] == pytest.approx(a["price"] * a["qty"])
 
 
 def parse_lines(stdout: str) -> list[dict[str, Any]]:
@@ -386,3 +405,9 @@ def test_watch_binance_books_equal_the_exchange_truth(tmp_path: Path) -> None:
         2.0,
     )
     assert last["BTCUSDT"]["last_trade"]["ts"] > 1_700_000_000_000
+    btc, eth = last["BTCUSDT"], last["ETHUSDT"]
+    assert (btc["vwap"], btc["cvd"], btc["volatility_spread"]) == (100.01, -0.5, 0.0)
+    assert (eth["vwap"], eth["cvd"]) == (109.99, 2.0)
+    minute = btc["last_trade"]["ts"] // 60_000 * 60_000
+    assert btc["candles"] == [[minute, 100.01, 100.01, 100.01, 100.01, 0.5, 1]]
+    assert btc["alerts"] == eth["alerts"] == []  # 50 and 220 notional: far below 100,000

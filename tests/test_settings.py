@@ -260,3 +260,16 @@ def test_the_example_env_file_is_valid_and_documents_the_defaults() -> None:
     example = Path(__file__).resolve().parent.parent / ".env.example"
     s = from_env({}, example)
     assert s == dataclasses.replace(Settings(), symbols=("BTCUSDT", "ETHUSDT"))
+
+
+def test_whale_thresholds_default_and_per_symbol() -> None:
+    s = from_env({"WHALE_NOTIONAL": "250_000", "WHALE_NOTIONAL_btcusdt": "1000000", "WHALE_NOTIONAL_ETHUSDT": "0"})
+    assert s.whale_notional == 250_000.0
+    assert s.whale_thresholds == (("BTCUSDT", 1_000_000.0), ("ETHUSDT", 0.0))
+    assert from_env({}).whale_notional == 100_000.0
+    with pytest.raises(SettingsError, match=r"WHALE_NOTIONAL='-5': must be >= 0"):
+        from_env({"WHALE_NOTIONAL": "-5"})
+    with pytest.raises(SettingsError, match=r"WHALE_NOTIONAL_SOLUSDT='lots': must be a notional"):
+        from_env({"WHALE_NOTIONAL_SOLUSDT": "lots"})
+    with pytest.raises(SettingsError, match="WHALE_NOTIONAL_: the name must end with a symbol"):
+        from_env({"WHALE_NOTIONAL_": "5"})

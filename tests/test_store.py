@@ -217,8 +217,55 @@ def test_series_points_are_throttled_by_series_interval() -> None:
     assert row == {
         "t": 0.0, "best_bid": 99.0, "best_ask": 101.0, "mid": 100.0, "spread": 2.0,
         "spread_bps": 200.0, "imbalance_1": -0.5, "imbalance_3": -0.5, "imbalance_5": -0.5,
-        "imbalance_10": -0.5, "imbalance_20": -0.5,
+        "imbalance_10": -0.5, "imbalance_20": -0.5, "depth_delta": -2.0, "cvd": 0.0,
     }
+
+
+def _trade(price: float, qty: float, side: str, ts_ms: int, backfill: bool = False) -> Trade:
+    return Trade("binance", "BTCUSDT", price, qty, side, ts_ms, str(ts_ms), 1.0, backfill)  # type: ignore[arg-type]
+
+
+def test_session_figures_follow_every_trade_and_the_series_carries_cvd() -> None:
+    store = MarketStore(series_interval=0.0, whale_notional=1_000.0)
+    store.add_trades("binance", "BTCUSDT", [
+        _trade(100.0, 99.0, "buy", 60_000, backfill=True),  # history: shown, not counted
+        _trade(100.0, 2.0, "buy", 60_500),
+        _trade(110.0, 1.0, "sell", 61_000),
+        _trade(90.0, 10.0, "buy", 125_000),  # 900 notional: below the threshold
+        _trade(100.0, 10.0, "sell", 126_000),  # exactly 1,000: an alert
+    ])
+    store.update_book("binance", "BTCUSDT", ((99.0, 1.0),), ((101.0, 3.0),), 1, 2.0)
+    v = view(store)
+    s = v.session
+    assert (s.trades, v.trades_seen) == (4, 5)
+    assert s.vwap == pytest.approx((200.0 + 110.0 + 900.0 + 1000.0) / 23.0)
+    assert (s.cvd, s.high, s.low) == (2.0 - 1.0 + 10.0 - 10.0, 110.0, 90.0)
+    assert s.volatility_spread == pytest.approx((110.0 - 90.0) / 90.0 * 100.0)
+    assert [c.as_list() for c in s.candles] == [
+        [60_000, 100.0, 110.0, 100.0, 110.0, 3.0, 2],
+        [120_000, 90.0, 100.0, 90.0, 100.0, 20.0, 2],
+    ]
+    assert [(a.side, a.price, a.qty, a.notional) for a in s.alerts] == [("sell", 100.0, 10.0, 1000.0)]
+    assert store.snapshot().alerts == s.alerts
+    assert dict(zip(SERIES_COLUMNS, v.series[-1]))["cvd"] == 1.0
+    store.reset_session("binance", "BTCUSDT")
+    s = view(store).session
+    assert (s.trades, s.cvd, s.vwap, s.candles, s.alerts) == (0, 0.0, None, (), ())
+    assert store.snapshot().alerts != ()  # the alerts history outlives a session reset
+
+
+def test_whale_threshold_per_symbol_overrides_the_default() -> None:
+    store = MarketStore(whale_notional=1_000.0)
+    store.set_whale_threshold(5_000.0, "BTCUSDT")
+    store.add_trades("binance", "BTCUSDT", [_trade(100.0, 49.99, "buy", 1), _trade(100.0, 50.0, "buy", 2)])
+    store.add_trades("binance", "ETHUSDT", [Trade("binance", "ETHUSDT", 10.0, 100.0, "sell", 3)])
+    assert [(a.symbol, a.notional) for a in store.snapshot().alerts] == [("BTCUSDT", 5000.0), ("ETHUSDT", 1000.0)]
+    assert (store.whale_threshold("BTCUSDT"), store.whale_threshold("SOLUSDT")) == (5000.0, 1000.0)
+    store.set_whale_threshold(0.0)  # off for every symbol without its own
+    store.add_trades("binance", "ETHUSDT", [Trade("binance", "ETHUSDT", 10.0, 1e6, "sell", 4)])
+    assert len(store.snapshot().alerts) == 2
+    with pytest.raises(ValueError, match="whale threshold"):
+        store.set_whale_threshold(float("nan"))
 
 
 def test_series_row_of_a_one_sided_book_has_nan_where_unknown() -> None:
