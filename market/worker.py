@@ -49,6 +49,8 @@ from market.errors import BadMessage, FeedError, InvalidSymbol, RegionBlocked, S
 from market.events import Event, FeedState, FeedStatus, ServerNotice, Source, Ticker, Trade
 from market.feeds import binance, bybit, hyperliquid, mock
 from market.pipeline import Pipeline, SyncFactory
+from market.recording import Recorder
+from market.replay import ReplaySession, check_settings
 from market.settings import MAX_SYMBOLS, Settings, validate_symbol
 from market.store import MarketStore
 from market.sync import BinanceSync, SequencedSync
@@ -199,6 +201,8 @@ class Worker:
             self.store.set_whale_threshold(notional, symbol)
         self.timing = timing or Timing()
         self.clock = clock
+        # `python -m market record`: every frame and REST snapshot as received (set before start)
+        self.recorder: Recorder | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: asyncio.Event | None = None
@@ -361,6 +365,8 @@ def check_symbols(settings: Settings) -> Settings:
     The user's names are upper case without separators (``btc-usdt`` → ``BTCUSDT``); each
     feed maps them to its venue's own (HyperLiquid: ``BTC``) in ``venue_symbol``.
     """
+    if "replay" in settings.exchanges:  # the recording's symbols (market/replay.py)
+        return check_settings(settings)
     symbols: list[str] = []
     for raw in settings.symbols:
         symbol = validate_symbol(raw).replace("-", "")
@@ -692,8 +698,11 @@ class _StreamFeed(_Feed):
         on_frame = self.on_frame
         clock = self.clock
         interval = self.timing.bad_log_interval
+        recorder = self.worker.recorder
         async for raw in ws:
             now = clock()
+            if recorder is not None:
+                recorder.frame(raw, time.time_ns())
             h.messages += 1
             h.last_message_at = now
             try:
@@ -913,6 +922,8 @@ class _BinanceFeed(_StreamFeed):
                 continue
             self._snapshot_delays.pop(symbol, None)  # success resets the snapshot backoff
             self._snapshots.pop(symbol, None)  # this fetch is over: a resync may start another
+            if self.worker.recorder is not None:  # in the order the pipeline sees it
+                self.worker.recorder.snapshot(body, symbol, time.time_ns())
             self.pipeline.handle([snap])
             self.health.resyncs = self.pipeline.resyncs
             return
@@ -1026,7 +1037,8 @@ class _HyperLiquidFeed(_StreamFeed):
     def __init__(self, worker: Worker, settings: Settings) -> None:
         super().__init__(worker, settings)
         self._dedupe = hyperliquid.TradeDeduper()
-        self._backfill: set[str] = set()  # coins whose next trades frame replays history
+        # coin → when we subscribed (ms): its next trades frame replays history from before
+        self._backfill: dict[str, float] = {}
         self._mids_checked = False
 
     def venue(self, symbol: str) -> str:
@@ -1042,7 +1054,8 @@ class _HyperLiquidFeed(_StreamFeed):
     def subscriptions(self, symbols: list[str], subscribe: bool = True) -> list[bytes]:
         method = "subscribe" if subscribe else "unsubscribe"
         if subscribe:
-            self._backfill.update(symbols)
+            now_ms = self.clock() * 1000.0
+            self._backfill.update((coin, now_ms) for coin in symbols)
         return [hyperliquid.subscribe_frame(kind, coin, method) for coin in symbols for kind in self.CHANNELS]
 
     def on_open(self) -> None:
@@ -1061,9 +1074,12 @@ class _HyperLiquidFeed(_StreamFeed):
             return
         if kind is Trade:
             coin = first.symbol  # type: ignore[union-attr]
-            if coin in self._backfill:  # the first frame after subscribing replays history
-                self._backfill.discard(coin)
-                events = [replace(t, backfill=True) for t in events]  # type: ignore[type-var]
+            since = self._backfill.pop(coin, None)
+            if since is not None:  # the first frame after subscribing replays history
+                events = [
+                    replace(t, backfill=True) if t.ts_ms <= since else t  # type: ignore[union-attr, type-var]
+                    for t in events
+                ]
             events = self._dedupe.fresh(events)  # type: ignore[arg-type]
         elif kind is Ticker and len(events) > 1 and not self._mids_checked:
             self._check_listed({e.symbol for e in events})  # type: ignore[union-attr]
@@ -1090,11 +1106,38 @@ class _HyperLiquidFeed(_StreamFeed):
             self.health.detail = f"HyperLiquid: {reply.message[:120]}"
 
 
+class _ReplayFeed(_Feed):
+    """A recording (``MARKET_REPLAY_FILE``) through the same adapters, book sync, pipeline and
+    store as the live feeds, paced by ``MARKET_REPLAY_SPEED``, labelled ``replay``
+    (market/replay.py). When it is over the books stay on screen: "replay finished"."""
+
+    exchange = "replay"
+
+    def __init__(self, worker: Worker, settings: Settings) -> None:
+        super().__init__(worker, settings)
+        self.session = ReplaySession(
+            self.store, settings, clock=self.clock, bad_log_interval=self.timing.bad_log_interval
+        )
+        self.health.source = "replay"
+
+    def set_symbols(self, symbols: tuple[str, ...]) -> None:
+        self.session.set_symbols(symbols)
+        self.health.symbols = symbols
+
+    async def run(self) -> None:
+        publisher = asyncio.create_task(self.publish_forever())
+        try:
+            await self.session.play(self.health)
+        finally:
+            publisher.cancel()
+
+
 FEEDS: dict[str, Callable[[Worker, Settings], _Feed]] = {
     "binance": _BinanceFeed,
     "bybit": _BybitFeed,
     "hyperliquid": _HyperLiquidFeed,
     "mock": _MockFeed,
+    "replay": _ReplayFeed,
 }
 VENUE_SYMBOL: dict[str, Callable[[str], str]] = {
     "binance": binance.venue_symbol,
