@@ -58,6 +58,8 @@ from market.sync import BinanceSync, SequencedSync
 log = logging.getLogger(__name__)
 
 BLOCKED_STATUSES = {451: "restricted location", 403: "forbidden"}
+SUBSCRIBE_REPLY_WAIT_S = 3.0
+MIDS_WAIT_S = 2.0  # HyperLiquid: subscribe the coins anyway if allMids has not come by then  # Binance: fetch a subscribed symbol's snapshot anyway after this
 STALE_WARN_S = 5.0  # the page turns red after this much silence, long before the watchdog
 
 
@@ -323,6 +325,7 @@ class Worker:
             feed = FEEDS[exchange](self, settings)
             previous = self._tasks.get(exchange)
             self._feeds[exchange] = feed
+            feed.publish()  # readers see "connecting" from the start
             self._tasks[exchange] = asyncio.get_running_loop().create_task(self._run_feed(feed, previous))
 
     def _purge(self, settings: Settings) -> None:
@@ -825,6 +828,7 @@ class _BinanceFeed(_StreamFeed):
         self._snapshots: dict[str, asyncio.Task[None]] = {}
         self._snapshot_delays: dict[str, Iterator[float]] = {}
         self._request_ids = itertools.count(1)
+        self._pending: dict[int, list[str]] = {}  # SUBSCRIBE id → its symbols, until confirmed
         # REST calls run here, not in the loop's default executor: asyncio.run() waits for
         # that one at exit, so a hanging request would hold stop() for the whole timeout.
         self._rest = ThreadPoolExecutor(thread_name_prefix="market-rest")
@@ -841,19 +845,32 @@ class _BinanceFeed(_StreamFeed):
         return binance.stream_url(self.settings.binance_ws_url, self.pipeline.symbols[: binance.URL_SYMBOLS])
 
     def subscriptions(self, symbols: list[str], subscribe: bool = True) -> list[bytes]:
-        names = binance.streams(symbols)
-        frames = binance.subscribe_frames(
-            names, next(self._request_ids), "SUBSCRIBE" if subscribe else "UNSUBSCRIBE"
-        )
-        for _ in frames[1:]:
-            next(self._request_ids)
+        """(UN)SUBSCRIBE requests; a subscribed symbol's snapshot is fetched once Binance
+        confirms (its diffs are flowing by then, as the book procedure wants)."""
+        per_request = binance.MAX_PARAMS // len(binance.STREAM_KINDS)
+        frames = []
+        for i in range(0, len(symbols), per_request):
+            chunk = symbols[i : i + per_request]
+            request_id = next(self._request_ids)
+            method = "SUBSCRIBE" if subscribe else "UNSUBSCRIBE"
+            frames += binance.subscribe_frames(binance.streams(chunk), request_id, method)
+            if subscribe:
+                self._pending[request_id] = chunk
+                self.later(SUBSCRIBE_REPLY_WAIT_S, lambda r=request_id: self._confirmed(r))
         return frames
 
+    def _confirmed(self, request_id: int) -> None:
+        """Binance answered a SUBSCRIBE (or did not in time): fetch those snapshots."""
+        for symbol in self._pending.pop(request_id, []):
+            if symbol in self.pipeline.syncs:
+                self._request_snapshot(symbol)
+
     def on_open(self) -> None:
+        self._pending.clear()
         rest = list(self.pipeline.symbols[binance.URL_SYMBOLS :])
         if rest:  # the URL names the first ones; the others are subscribed on the connection
             self.send(*self.subscriptions(rest))
-        for symbol in self.pipeline.symbols:
+        for symbol in self.pipeline.symbols[: binance.URL_SYMBOLS]:
             self._request_snapshot(symbol)
 
     def on_symbols_changed(self, added: list[str], removed: list[str]) -> None:
@@ -862,13 +879,14 @@ class _BinanceFeed(_StreamFeed):
             if task is not None:
                 task.cancel()
         super().on_symbols_changed(added, removed)
-        for symbol in added:
-            self._request_snapshot(symbol)
 
     def on_frame(self, raw: str | bytes, now: float) -> None:
         events = binance.parse(raw, now)
         if events and type(events[0]) is ServerNotice:
             notice: ServerNotice = events[0]  # type: ignore[assignment]
+            if notice.kind == "reply":
+                self._confirmed(int(notice.detail))
+                return
             if notice.kind == "shutdown":
                 raise _Reconnect("the server announced a shutdown (serverShutdown)")
             log.warning("%s: %s", self.exchange, notice.detail)
@@ -1002,6 +1020,8 @@ class _BybitFeed(_StreamFeed):
         if ack.op == "unsubscribe":
             log.info("%s: unsubscribe refused: %s", self.exchange, ack.message)
             return
+        if "already subscribed" in ack.message:
+            return  # the topic streams already: nothing is missing
         bad = _bybit_bad_symbols(ack.message)
         if not bad:  # we cannot tell which: every symbol of that request says why
             for symbol in {t.rsplit(".", 1)[-1] for t in topics}:
@@ -1017,9 +1037,11 @@ class _BybitFeed(_StreamFeed):
 
 
 def _bybit_bad_symbols(message: str) -> set[str]:
-    """``Invalid symbol :[orderbook.50.XYZUSDT]`` → {"XYZUSDT"}."""
+    """The symbols a refusal names: spot ``Invalid symbol :[orderbook.50.XYZUSDT]``, linear
+    ``error:handler not found,topic:orderbook.50.XYZUSDT`` → {"XYZUSDT"}."""
     found: set[str] = set()
-    for group in re.findall(r"\[([^\]]*)\]", message):
+    groups = re.findall(r"\[([^\]]*)\]", message) + re.findall(r"topic:([\w.,]+)", message)
+    for group in groups:
         for topic in group.split(","):
             topic = topic.strip()
             if "." in topic:
@@ -1039,7 +1061,8 @@ class _HyperLiquidFeed(_StreamFeed):
         self._dedupe = hyperliquid.TradeDeduper()
         # coin → when we subscribed (ms): its next trades frame replays history from before
         self._backfill: dict[str, float] = {}
-        self._mids_checked = False
+        self._listed: set[str] | None = None  # every coin, from this connection's first allMids
+        self._books_asked = False
 
     def venue(self, symbol: str) -> str:
         return hyperliquid.venue_symbol(symbol)
@@ -1053,15 +1076,32 @@ class _HyperLiquidFeed(_StreamFeed):
 
     def subscriptions(self, symbols: list[str], subscribe: bool = True) -> list[bytes]:
         method = "subscribe" if subscribe else "unsubscribe"
+        coins = [c for c in symbols if c not in self.unlisted]
         if subscribe:
             now_ms = self.clock() * 1000.0
-            self._backfill.update((coin, now_ms) for coin in symbols)
-        return [hyperliquid.subscribe_frame(kind, coin, method) for coin in symbols for kind in self.CHANNELS]
+            self._backfill.update((coin, now_ms) for coin in coins)
+        return [hyperliquid.subscribe_frame(kind, coin, method) for coin in coins for kind in self.CHANNELS]
 
     def on_open(self) -> None:
-        self._mids_checked = False
+        """Ask for ``allMids`` first and subscribe the coins once it names them all: HyperLiquid
+        may close the whole connection on a subscription to a coin it does not have."""
+        self._listed = None
+        self._books_asked = False
         self.send(hyperliquid.subscribe_frame("allMids"))
-        super().on_open()
+        self.later(MIDS_WAIT_S, self._ask_books)  # no allMids in time: subscribe anyway
+
+    def _ask_books(self) -> None:
+        if not self._books_asked:
+            self._books_asked = True
+            self.send(*self.subscriptions(list(self.pipeline.symbols)))
+
+    def on_symbols_changed(self, added: list[str], removed: list[str]) -> None:
+        if removed:
+            self.send(*self.subscriptions(removed, subscribe=False))
+        if self._listed is not None:
+            added = self._check_listed(added)
+        if added and self._books_asked:
+            self.send(*self.subscriptions(added))
 
     def on_frame(self, raw: str | bytes, now: float) -> None:
         events = hyperliquid.parse(raw, now)
@@ -1081,18 +1121,30 @@ class _HyperLiquidFeed(_StreamFeed):
                     for t in events
                 ]
             events = self._dedupe.fresh(events)  # type: ignore[arg-type]
-        elif kind is Ticker and len(events) > 1 and not self._mids_checked:
-            self._check_listed({e.symbol for e in events})  # type: ignore[union-attr]
+        elif kind is Ticker and self._listed is None and "allMids" in raw[:40]:  # type: ignore[operator]
+            self._listed = {e.symbol for e in events}  # type: ignore[union-attr]
+            self._check_listed(list(self.pipeline.symbols))
+            self._ask_books()
         self.pipeline.handle(events)  # type: ignore[arg-type]
 
-    def _check_listed(self, listed: set[str]) -> None:
-        """The first ``allMids`` names every coin: say which watched ones do not exist."""
-        self._mids_checked = True
-        for coin in self.pipeline.symbols:
-            if coin not in listed:
-                near = [c for c in listed if c.upper() == coin.upper()]
-                hint = f" (did you mean {near[0]}?)" if near else ""
-                self.not_listed(coin, f"{coin}: not listed on HyperLiquid{hint}")
+    def _check_listed(self, coins: list[str]) -> list[str]:
+        """Keep the coins HyperLiquid lists; fix a coin's case (``KPEPE`` → ``kPEPE``); say
+        which do not exist. Returns the coins to subscribe."""
+        listed = self._listed or set()
+        keep = []
+        for coin in coins:
+            if coin in listed or coin in self.unlisted:
+                keep.append(coin)
+                continue
+            near = [c for c in listed if c.upper() == coin.upper()]
+            if near and near[0] not in self.pipeline.syncs:
+                name = self.pipeline.names[coin]
+                self.pipeline.remove_symbol(coin)
+                self.pipeline.add_symbol(near[0], name, detail="subscribing")
+                keep.append(near[0])
+                continue
+            self.not_listed(coin, f"{coin}: not listed on HyperLiquid")
+        return [c for c in keep if c not in self.unlisted]
 
     def _reply(self, reply: hyperliquid.Reply) -> None:
         if reply.ok:

@@ -110,10 +110,11 @@ def test_trade_buyer_is_taker_means_a_buy() -> None:
 
 @pytest.mark.parametrize(
     "reply",
-    [{"result": None, "id": 312}, {"result": ["btcusdt@trade"], "id": 3}, {"id": 7, "status": 200}],
+    [{"result": None, "id": 312}, {"result": ["btcusdt@trade"], "id": 312}, {"id": 312, "status": 200}],
 )
-def test_subscription_replies_give_no_events(reply: dict[str, Any]) -> None:
-    assert binance.parse(orjson.dumps(reply), 0.0) == []
+def test_replies_to_our_requests_are_notices_with_the_id(reply: dict[str, Any]) -> None:
+    assert binance.parse(orjson.dumps(reply), 0.0) == [ServerNotice("binance", "reply", "312")]
+    assert binance.parse(orjson.dumps({**reply, "id": "x"}), 0.0) == []
 
 
 @pytest.mark.parametrize(

@@ -64,4 +64,5 @@ def test_symbols_are_checked_for_every_chosen_exchange() -> None:
 def test_bybit_refusal_names_the_symbols() -> None:
     assert _bybit_bad_symbols("Invalid symbol :[orderbook.50.XYZUSDT]") == {"XYZUSDT"}
     assert _bybit_bad_symbols("Invalid symbol :[tickers.AUSDT, publicTrade.BUSDT]") == {"AUSDT", "BUSDT"}
+    assert _bybit_bad_symbols("error:handler not found,topic:orderbook.50.XYZUSDT") == {"XYZUSDT"}
     assert _bybit_bad_symbols("args size >10") == set()

@@ -175,8 +175,10 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
         error = msg["error"]
         detail = error.get("msg", error) if isinstance(error, dict) else error
         return [ServerNotice(EXCHANGE, "error", f"request {msg.get('id')} refused: {detail}")]
+    if kind is None and type(msg.get("id")) is int:  # a reply to a request of ours
+        return [ServerNotice(EXCHANGE, "reply", str(msg["id"]))]
     if kind is None and ("result" in msg or "id" in msg):
-        return []  # a reply to a request of ours
+        return []
     if kind is None:
         raise BadMessage(f"unknown frame: {str(raw)[:80]!r}")
     return []  # an event type we do not use
