@@ -1,12 +1,14 @@
 """CPU share of one core for many symbols at realistic rates (the goal: under 50 % for 100).
 
-    .venv/bin/python bench/many_symbols.py [--symbols 100] [--seconds 30] [--feed binance|mock]
+    .venv/bin/python bench/many_symbols.py [--symbols 100] [--seconds 30] [--feed binance|bybit|mock]
 
 ``binance``: the real worker (websockets client, parser, book sync, store) against the
 loopback fake Binance (tests/fake_binance.py) running in a *separate process*, so only our
 side is measured. Per symbol: 10 depth diffs a second (``depth@100ms``, the stream's rate),
 about 3 trades a second and one 24 h ticker a second; 40 symbols named in the URL, the rest
 subscribed on the open connection, as in production.
+``bybit``: the same against the loopback fake Bybit (``orderbook.50`` deltas at 20 a second
+per symbol, Bybit spot's push rate for 50 levels; trades and tickers as above).
 ``mock``: the simulated feed (about 10 book updates and 5-20 trades a second per symbol).
 
 Meanwhile a reader takes a store snapshot every 0.8 s, as an open overview page does. CPU
@@ -35,6 +37,7 @@ from market.store import MarketStore  # noqa: E402
 from market.worker import Timing, Worker  # noqa: E402
 
 DIFFS_PER_S = 10.0
+BYBIT_DELTAS_PER_S = 20.0
 TRADES_PER_S = 3.0
 WARMUP_S = 5.0
 
@@ -43,16 +46,21 @@ def symbols_for(n: int) -> list[str]:
     return [f"S{i:03d}USDT" for i in range(n)]
 
 
-def exchange_process(symbols: list[str], urls: mp.Queue, stop: mp.Event, counts: mp.Queue) -> None:  # type: ignore[type-arg]
-    """The fake exchange, paced: every 100 ms one diff per symbol, trades, tickers each 1 s."""
+def exchange_process(
+    feed: str, symbols: list[str], urls: mp.Queue, stop: mp.Event, counts: mp.Queue  # type: ignore[type-arg]
+) -> None:
+    """The fake exchange, paced: every step one diff per symbol, trades, tickers each 1 s."""
     sys.path.insert(0, str(ROOT))
     from tests.fake_binance import FakeBinance
+    from tests.fake_bybit import FakeBybit
 
     rng = random.Random(1)
     sent = {"diffs": 0, "trades": 0, "tickers": 0}
-    with FakeBinance(symbols, seed=3) as ex:
-        urls.put((ex.ws_url, ex.rest_url))
-        step = 1.0 / DIFFS_PER_S
+    rate = DIFFS_PER_S if feed == "binance" else BYBIT_DELTAS_PER_S
+    fake = FakeBinance(symbols, seed=3) if feed == "binance" else FakeBybit(symbols, seed=3)
+    with fake as ex:
+        urls.put((ex.ws_url, getattr(ex, "rest_url", "")))
+        step = 1.0 / rate
         next_at = time.monotonic()
         n = 0
         while not stop.is_set():
@@ -62,10 +70,14 @@ def exchange_process(symbols: list[str], urls: mp.Queue, stop: mp.Event, counts:
                 if rng.random() < TRADES_PER_S * step:
                     bids, asks, _ = ex.truth(symbol, 1)
                     price = f"{(asks or bids)[0][0]:.2f}"
-                    ex.trade(symbol, price, f"{rng.uniform(0.01, 2):.4f}", rng.random() < 0.5)
+                    qty = f"{rng.uniform(0.01, 2):.4f}"
+                    if feed == "binance":
+                        ex.trade(symbol, price, qty, rng.random() < 0.5)
+                    else:
+                        ex.trade(symbol, price, qty, rng.choice(("Buy", "Sell")))
                     sent["trades"] += 1
             n += 1
-            if n % int(DIFFS_PER_S) == 0 and hasattr(ex, "ticker"):
+            if n % int(rate) == 0:
                 for symbol in symbols:
                     ex.ticker(symbol)
                 sent["tickers"] += len(symbols)
@@ -84,15 +96,20 @@ def run(feed: str, n: int, seconds: float) -> dict[str, object]:
     symbols = symbols_for(n)
     settings = Settings(exchanges=(feed,), symbols=tuple(symbols), mock_seed=1)
     proc = None
-    if feed == "binance":
+    if feed != "mock":
         ctx = mp.get_context("spawn")
         urls: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
         counts: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
         stop = ctx.Event()
-        proc = ctx.Process(target=exchange_process, args=(symbols, urls, stop, counts), daemon=True)
+        proc = ctx.Process(
+            target=exchange_process, args=(feed, symbols, urls, stop, counts), daemon=True
+        )
         proc.start()
         ws_url, rest_url = urls.get(timeout=30)
-        settings = replace(settings, binance_ws_url=ws_url, binance_rest_url=rest_url)
+        if feed == "binance":
+            settings = replace(settings, binance_ws_url=ws_url, binance_rest_url=rest_url)
+        else:
+            settings = replace(settings, bybit_ws_url=ws_url)
     store = MarketStore()
     worker = Worker(settings, store, timing=Timing()).start()
     snapshots: list[float] = []
@@ -144,8 +161,8 @@ def run(feed: str, n: int, seconds: float) -> dict[str, object]:
         exact = sum(
             1
             for s in symbols
-            if final.markets[("binance", s)].bids[:20] == tuple(truth[s][0])
-            and final.markets[("binance", s)].asks[:20] == tuple(truth[s][1])
+            if list(final.markets[(feed, s)].bids[:20]) == list(truth[s][0])
+            and list(final.markets[(feed, s)].asks[:20]) == list(truth[s][1])
         )
         result["books_equal_truth"] = f"{exact}/{n}"
         result["sent"] = sent
@@ -158,7 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--feed", choices=("binance", "mock"), default="binance")
+    parser.add_argument("--feed", choices=("binance", "bybit", "mock"), default="binance")
     args = parser.parse_args()
     print(json.dumps(run(args.feed, args.symbols, args.seconds)))
 
