@@ -1,6 +1,7 @@
-"""The dashboard page: ``streamlit run app/main.py`` (or ``./run.sh``, ``./run_mock.sh``).
+"""The dashboard: ``streamlit run app/main.py`` (or ``./run.sh``, ``./run_mock.sh``).
 
-Thin on purpose: page setup, the one cached worker, the sidebar, the one live fragment.
+Thin on purpose: page setup, the one cached worker, the navigation between the two pages
+(Market, the default, and Overview), the sidebar they share, then the chosen page.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts only app/ on t
     sys.path.insert(0, str(ROOT))
 
 from app.components import style  # noqa: E402
-from app.components.dashboard import run_panel  # noqa: E402
 from app.components.sidebar import render_sidebar  # noqa: E402
 from app.runtime import get_worker  # noqa: E402
 from market.errors import MarketError  # noqa: E402
+
+VIEWS = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(
     page_title="Market monitor",
@@ -34,4 +36,13 @@ except MarketError as exc:  # a bad setting: say which, instead of a traceback
     st.error(f"The market feed cannot start: {exc}")
     st.stop()
 
-run_panel(worker.store, render_sidebar(worker))
+# Material icons: drawn by Streamlit's own font, unlike emoji (absent from many Linux fonts)
+market_page = st.Page(
+    VIEWS / "market.py", title="Market", icon=":material/candlestick_chart:", default=True
+)
+overview_page = st.Page(
+    VIEWS / "overview.py", title="Overview", icon=":material/table_rows:", url_path="overview"
+)
+page = st.navigation([market_page, overview_page])
+render_sidebar(worker, market_view=page.title == market_page.title)
+page.run()

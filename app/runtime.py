@@ -32,7 +32,9 @@ def get_worker() -> Worker:
     with _lock:
         _started.append(worker)
     atexit.register(worker.stop)
-    log.info("market worker started: %s %s", settings.exchange, ",".join(settings.symbols))
+    log.info(
+        "market worker started: %s %s", ",".join(settings.exchanges), ",".join(settings.symbols)
+    )
     return worker
 
 

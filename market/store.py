@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from types import MappingProxyType
 
 from market.analytics import DEFAULT_WHALE_NOTIONAL, Candle, SessionStats, WhaleAlert, depth_delta
@@ -375,8 +376,11 @@ def _num(value: float | None) -> float:
 
 
 def _tail(items: deque[SeriesRow] | deque[Trade], n: int | None) -> tuple:  # type: ignore[type-arg]
+    """The last ``n`` items (all for None), copying only those."""
     if n is None or n >= len(items):
         return tuple(items)
     if n <= 0:
         return ()
-    return tuple(items)[-n:]
+    if n <= len(items) // 2:
+        return tuple(islice(reversed(items), n))[::-1]
+    return tuple(islice(items, len(items) - n, None))

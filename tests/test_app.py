@@ -522,7 +522,7 @@ def test_invalid_symbol_is_refused_and_the_feed_keeps_running(page: AppTest) -> 
         what="the simulated feed to keep delivering",
     )
     assert set(worker.store.snapshot().markets) == {("mock", "BTCUSDT"), ("mock", "ETHUSDT")}
-    assert page.selectbox(key="market").options == ["BTCUSDT", "ETHUSDT"]
+    assert page.selectbox(key="market").options == ["BTCUSDT · mock", "ETHUSDT · mock"]
     assert len(page.metric) == 6  # the page keeps running
 
 
@@ -531,29 +531,49 @@ def test_valid_symbols_reconfigure_the_feed(page: AppTest) -> None:
     worker = running_worker()
     page.text_input(key="symbols").input("sol-usdt, btcusdt").run()
     assert not page.sidebar.error
-    assert worker.settings.symbols == ("SOL-USDT", "BTCUSDT")
-    assert page.text_input(key="symbols").value == "SOL-USDT, BTCUSDT"
+    assert worker.settings.symbols == ("SOLUSDT", "BTCUSDT")
+    assert page.text_input(key="symbols").value == "SOLUSDT, BTCUSDT"
     wait_for(
-        lambda: (m := worker.store.snapshot().markets.get(("mock", "SOL-USDT"))) and m.synced,
+        lambda: (m := worker.store.snapshot().markets.get(("mock", "SOLUSDT"))) and m.synced,
         timeout=10.0,
         what="the new market",
     )
-    page.selectbox(key="market").select("SOL-USDT").run()
-    assert page.selectbox(key="market").options == ["SOL-USDT", "BTCUSDT"]
-    assert "ORDER BOOK · SOL-USDT" in html_of(page, 'class="ladder"')
+    page.selectbox(key="market").select(("mock", "SOLUSDT")).run()
+    assert page.selectbox(key="market").options == ["SOLUSDT · mock", "BTCUSDT · mock"]
+    assert "ORDER BOOK · SOLUSDT" in html_of(page, 'class="ladder"')
     assert ("mock", "ETHUSDT") not in worker.store.snapshot().markets
 
 
-def test_switching_exchange_shows_the_new_feed_state(
-    page: AppTest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # nothing listens on port 9: the Binance feed can only fail and retry, never reach the net
-    monkeypatch.setenv("BINANCE_WS_URL", "ws://127.0.0.1:9")
-    monkeypatch.setenv("BINANCE_REST_URL", "http://127.0.0.1:9")
+def test_no_exchange_is_refused(page: AppTest) -> None:
     page.run()
     worker = running_worker()
-    page.selectbox(key="exchange").select("binance").run()
+    page.multiselect(key="exchanges").unselect("mock").run()
+    assert not page.exception
+    errors = [e.value for e in page.sidebar.error]
+    assert errors == [
+        "Choose at least one exchange. Nothing was changed: the feed keeps running with "
+        "mock · BTCUSDT, ETHUSDT."
+    ]
+    assert page.multiselect(key="exchanges").value == ["mock"]
+    assert worker.settings.exchanges == ("mock",)
+    assert worker.running
+
+
+@pytest.fixture
+def no_exchange_reachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens on port 9: the real feeds can only fail and retry, never reach the net."""
+    for name in ("BINANCE_WS_URL", "BYBIT_WS_URL", "HYPERLIQUID_WS_URL"):
+        monkeypatch.setenv(name, "ws://127.0.0.1:9")
+    monkeypatch.setenv("BINANCE_REST_URL", "http://127.0.0.1:9")
+
+
+@pytest.mark.usefixtures("no_exchange_reachable")
+def test_switching_exchange_shows_the_new_feed_state(page: AppTest) -> None:
+    page.run()
+    worker = running_worker()
+    page.multiselect(key="exchanges").unselect("mock").select("binance").run()
     assert not page.exception and not page.sidebar.error
+    assert worker.settings.exchanges == ("binance",)
     assert worker.settings.exchange == "binance"
     wait_for(
         lambda: (s := worker.store.snapshot().statuses.get("binance")) and s.reconnects >= 1,
@@ -561,6 +581,7 @@ def test_switching_exchange_shows_the_new_feed_state(
         what="the Binance feed to fail over to reconnecting",
     )
     page.run()
+    assert page.selectbox(key="market").options == ["BTCUSDT · binance", "ETHUSDT · binance"]
     status = html_of(page, 'class="statusbar')
     assert 'data-state="reconnecting"' in status or 'data-state="connecting"' in status
     assert "next retry in" in status or "connecting" in status
@@ -568,6 +589,32 @@ def test_switching_exchange_shows_the_new_feed_state(
     notices = [h.value for h in page.html if h.value.startswith('<div class="notice')]
     assert notices, "the page must say why there are no numbers"
     assert not [h for h in page.html if h.value.startswith('<div class="simbanner"')]
+
+
+@pytest.mark.usefixtures("no_exchange_reachable")
+def test_two_exchanges_list_every_market_pair(page: AppTest) -> None:
+    """mock and an unreachable Binance at once: the Market select lists each symbol on each
+    exchange; the simulated markets keep their numbers, the Binance ones say why they have
+    none."""
+    page.run()
+    worker = running_worker()
+    page.multiselect(key="exchanges").select("binance").run()
+    assert not page.exception and not page.sidebar.error
+    assert worker.settings.exchanges == ("mock", "binance")
+    assert page.selectbox(key="market").options == [
+        "BTCUSDT · mock",
+        "BTCUSDT · binance",
+        "ETHUSDT · mock",
+        "ETHUSDT · binance",
+    ]
+    wait_for_history(worker, 0.2)
+    page.run()
+    assert len(page.metric) == 6  # mock · BTCUSDT, the first pair, still has its numbers
+    page.selectbox(key="market").select(("binance", "ETHUSDT")).run()
+    assert not page.exception
+    assert len(page.metric) == 0
+    status = html_of(page, 'class="statusbar')
+    assert "binance" in status and 'data-state="simulated"' not in status
 
 
 def test_unsynced_book_shows_why_instead_of_numbers(page: AppTest) -> None:

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from market.book import OrderBook
-from market.events import BookDelta, BookSnapshot, Event, Trade
-from market.feeds.mock import MockExchange
+from market.events import BookDelta, BookSnapshot, Event, Ticker, Trade
+from market.feeds.mock import KNOWN_PRICES, MockExchange, base_asset, start_price
 from market.sync import SequencedSync
 
 T0 = 1_700_000_000.0
@@ -28,17 +28,22 @@ def run(
     return out
 
 
-def test_start_gives_one_snapshot_per_symbol() -> None:
+def test_start_gives_one_snapshot_then_one_ticker_per_symbol() -> None:
     ex = MockExchange(SYMBOLS, seed=1)
     assert ex.symbols == SYMBOLS
     events = ex.start(T0)
-    assert [type(e) for e in events] == [BookSnapshot] * len(SYMBOLS)
-    assert [e.symbol for e in events] == list(SYMBOLS)
-    for snap in events:
-        assert isinstance(snap, BookSnapshot)
-        assert snap.exchange == "mock"
-        assert snap.received_at == T0
-        assert snap.ts_ms == int(T0 * 1000)
+    n = len(SYMBOLS)
+    assert [type(e) for e in events] == [BookSnapshot] * n + [Ticker] * n
+    assert [e.symbol for e in events] == list(SYMBOLS) * 2
+    for event in events:
+        assert isinstance(event, (BookSnapshot, Ticker))
+        assert event.exchange == "mock"
+        assert event.received_at == T0
+        assert event.ts_ms == int(T0 * 1000)
+    for snap, ticker in zip(events[:n], events[n:], strict=True):
+        assert isinstance(snap, BookSnapshot) and isinstance(ticker, Ticker)
+        assert (ticker.bid, ticker.ask) == (snap.bids[0][0], snap.asks[0][0])
+        assert ticker.bid < ticker.last < ticker.ask  # no trade yet: the last is the mid
 
 
 def test_same_seed_same_stream() -> None:
@@ -59,7 +64,7 @@ def test_book_stream_is_valid_and_never_crossed() -> None:
     syncs = {s: SequencedSync(OrderBook(s)) for s in SYMBOLS}
     last_id: dict[str, int] = {}
     ticks: dict[str, Decimal] = {}
-    for snap in batches[0]:
+    for snap in batches[0][: len(SYMBOLS)]:
         assert isinstance(snap, BookSnapshot)
         assert syncs[snap.symbol].on_snapshot(snap)
         last_id[snap.symbol] = snap.update_id
@@ -103,8 +108,9 @@ def test_trades_hit_the_touch() -> None:
     batches = run(("BTCUSDT", "FOOBAR"), seed=5, seconds=30)
     books = {}
     for snap in batches[0]:
-        books[snap.symbol] = OrderBook(snap.symbol)
-        books[snap.symbol].replace(snap.bids, snap.asks)  # type: ignore[union-attr]
+        if isinstance(snap, BookSnapshot):
+            books[snap.symbol] = OrderBook(snap.symbol)
+            books[snap.symbol].replace(snap.bids, snap.asks)
     seen = 0
     for batch in batches[1:]:
         for event in batch:
@@ -207,8 +213,114 @@ def test_unknown_symbols_are_positive_stable_and_distinct() -> None:
 
 
 def test_many_symbols() -> None:
-    symbols = tuple(f"SYM{i}USDT" for i in range(40))
+    symbols = tuple(f"SYM{i:03d}USDT" for i in range(100))
     batches = run(symbols, seed=9, seconds=2)
     assert {e.symbol for e in batches[0]} == set(symbols)
     for batch in batches[1:]:
         assert [e.symbol for e in batch if isinstance(e, BookDelta)] == list(symbols)
+
+
+def test_one_hundred_made_up_symbols_get_distinct_plausible_prices() -> None:
+    prices = [start_price(f"SYM{i:03d}USDT") for i in range(100)]
+    assert len(set(prices)) == 100
+    assert all(0.1 <= p <= 1000 for p in prices)
+    assert start_price("SYM007USDT") == start_price("SYM007-USDC")  # by base asset, stable
+    # the well-known ones stay at their realistic price, whatever the quote
+    assert start_price("BTCUSDT") == start_price("BTC-USD") == KNOWN_PRICES["BTC"] == 65_000.0
+    assert start_price("ETHUSDC") == 3_200.0
+    assert start_price("PEPEUSDT") == 0.00001
+    assert base_asset("sol-usdt") == "SOL"
+
+
+# -- 24 h tickers -------------------------------------------------------------------------------
+
+
+def test_tickers_come_about_once_a_second_per_market() -> None:
+    symbols = tuple(f"SYM{i:03d}USDT" for i in range(20))
+    batches = run(symbols, seed=2, seconds=30)
+    times: dict[str, list[float]] = {s: [] for s in symbols}
+    for batch in batches:
+        for event in batch:
+            if isinstance(event, Ticker):
+                times[event.symbol].append(event.received_at)
+    for symbol, seen in times.items():
+        assert seen[0] == T0  # one in start()
+        assert 30 <= len(seen) <= 32, (symbol, len(seen))
+        gaps = [b - a for a, b in itertools.pairwise(seen[1:])]
+        assert all(0.99 < g < 1.11 for g in gaps), (symbol, gaps)  # 1 s, rounded up to a step
+    # staggered: the markets do not all tick in the same step
+    assert len({seen[1] for seen in times.values()}) > 5
+
+
+def test_ticker_figures_follow_the_book_and_the_trades() -> None:
+    """last = the last trade; bid/ask = the book's best; high/low cover the 24 h open and every
+    trade; each volume grows by exactly the trades in between; change from the fixed open."""
+    symbols = ("BTCUSDT", "ETHUSDT", "FOOBAR", "SYM042USDT")
+    batches = run(symbols, seed=6, seconds=60)
+    books = {s: OrderBook(s) for s in symbols}
+    last: dict[str, Ticker] = {}
+    traded: dict[str, list[Trade]] = {s: [] for s in symbols}
+    opens: dict[str, float] = {}
+    seen: dict[str, list[float]] = {s: [] for s in symbols}
+    checked = 0
+    for batch in batches:
+        for event in batch:
+            if isinstance(event, BookSnapshot):
+                books[event.symbol].replace(event.bids, event.asks)
+            elif isinstance(event, BookDelta):
+                books[event.symbol].apply(event.bids, event.asks)
+            elif isinstance(event, Trade):
+                traded[event.symbol].append(event)
+                seen[event.symbol].append(event.price)
+            elif isinstance(event, Ticker):
+                sym = event.symbol
+                t = event
+                assert None not in (t.last, t.change_pct, t.volume, t.quote_volume, t.high,
+                                    t.low, t.bid, t.ask)  # fmt: skip
+                assert (t.bid, t.ask) == (books[sym].best_bid()[0], books[sym].best_ask()[0])  # type: ignore[index]
+                trades = traded[sym]
+                prev = last.get(sym)
+                if trades:
+                    assert t.last == trades[-1].price
+                elif prev is not None:
+                    assert t.last == prev.last
+                open_24h = t.last / (1 + t.change_pct / 100)  # type: ignore[operator]
+                if sym in opens:
+                    assert open_24h == pytest.approx(opens[sym], rel=1e-5)  # a fixed open
+                else:
+                    opens[sym] = open_24h
+                    assert 0.97 * 0.92 <= open_24h / start_price(sym) <= 1.03 * 1.08
+                assert t.low <= min([open_24h, t.last, *seen[sym]]) + 1e-9  # type: ignore[operator]
+                assert t.high >= max([open_24h, t.last, *seen[sym]]) - 1e-9  # type: ignore[operator]
+                if prev is not None:
+                    assert t.volume == pytest.approx(prev.volume + sum(x.qty for x in trades))
+                    assert t.quote_volume == pytest.approx(
+                        prev.quote_volume + sum(x.price * x.qty for x in trades)
+                    )
+                    assert t.high >= prev.high and t.low <= prev.low  # type: ignore[operator]
+                    checked += 1
+                last[sym] = t
+                traded[sym] = []
+    assert checked >= 4 * 55
+    # every market its own figures
+    assert len({t.change_pct for t in last.values()}) == len(symbols)
+    assert len({round(t.quote_volume or 0) for t in last.values()}) == len(symbols)
+
+
+def test_ticker_figures_are_plausible_for_100_markets() -> None:
+    symbols = (*(f"SYM{i:03d}USDT" for i in range(100)), "BTCUSDT", "ETHUSDT")
+    start = MockExchange(symbols, seed=12).start(T0)
+    tickers = [e for e in start if isinstance(e, Ticker)]
+    assert len(tickers) == len(symbols)
+    for t in tickers:
+        assert t.change_pct is not None and -8.5 <= t.change_pct <= 8.5
+        assert t.low is not None and t.high is not None and t.last is not None
+        assert 0 < t.low < t.last < t.high
+        assert t.quote_volume is not None and t.volume is not None
+        assert 1e6 <= t.quote_volume <= 2e9
+        # base volume x a price between the 24 h low and high gives the quote volume
+        assert t.low <= t.quote_volume / t.volume <= t.high
+    changes = [t.change_pct for t in tickers]
+    assert min(changes) < -4 and max(changes) > 4  # spread over the range: gainers and losers
+    btc = next(t for t in tickers if t.symbol == "BTCUSDT")
+    assert btc.quote_volume >= 1e8  # type: ignore[operator]  # a major trades hundreds of millions

@@ -3,20 +3,26 @@
 Only choices live in ``st.session_state``; the feed's actual configuration is read from the
 worker each run, and a change is validated (``parse_symbols`` + ``Worker.reconfigure``)
 before anything is sent. A refused change shows ``st.error`` and changes nothing.
+
+The feed controls and the pause are drawn on every page; the market view's choices (market,
+imbalance depth, chart window) only on the Market page. Each page's choices are kept while
+another page is shown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import streamlit as st
 
+from app.components.overview import SORT_KEY
 from market.errors import InvalidSymbol, MarketError
-from market.settings import parse_symbols
-from market.store import DEFAULT_SERIES_INTERVAL, IMBALANCE_DEPTHS
+from market.settings import EXCHANGES, MAX_SYMBOLS, Settings, parse_symbols
+from market.store import DEFAULT_SERIES_INTERVAL, IMBALANCE_DEPTHS, MarketKey
 from market.worker import Worker
 
-EXCHANGE_CHOICES = ("binance", "mock")
+EXCHANGE_LABELS = {"mock": "mock (simulated)"}
 DEFAULT_DEPTH = 5
 WINDOWS: dict[str, float | None] = {
     "1 min": 60.0,
@@ -25,6 +31,9 @@ WINDOWS: dict[str, float | None] = {
     "all kept": None,
 }
 DEFAULT_WINDOW = "5 min"
+# Widgets drawn on one page only: Streamlit forgets a widget's value on a run that does not
+# draw it, unless the key is written back at the start of every run.
+PAGE_WIDGET_KEYS = ("market", "depth", "window", SORT_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,80 +57,130 @@ class Prefs:
         return None if seconds is None else int(seconds / DEFAULT_SERIES_INTERVAL * 1.1) + 10
 
 
+def watched_markets(settings: Settings) -> list[MarketKey]:
+    """Every (exchange, symbol) the feed watches: each symbol on each exchange, symbol first."""
+    return [(exchange, symbol) for symbol in settings.symbols for exchange in settings.exchanges]
+
+
+def market_label(key: MarketKey) -> str:
+    exchange, symbol = key
+    return f"{symbol} · {exchange}"
+
+
+def exchange_label(exchange: str) -> str:
+    return EXCHANGE_LABELS.get(exchange, exchange)
+
+
+def feed_summary(settings: Settings) -> str:
+    return f"{', '.join(settings.exchanges)} · {', '.join(settings.symbols)}"
+
+
 def apply_feed(worker: Worker) -> None:
-    """on_change of the exchange and symbols widgets: validate, then reconfigure the worker."""
+    """on_change of the exchanges and symbols widgets: validate, then reconfigure the worker."""
     state = st.session_state
+    running = worker.settings
+    chosen = tuple(str(e) for e in state.get("exchanges") or ())
     text = str(state.get("symbols", ""))
-    exchange = str(state.get("exchange", worker.settings.exchange))
+    if not chosen:
+        state["feed_error"] = "Choose at least one exchange"
+        state["exchanges"] = list(running.exchanges)
+        return
     try:
         symbols = parse_symbols(text)
-        settings = worker.reconfigure(exchange=exchange, symbols=symbols)
+        settings = worker.reconfigure(exchanges=chosen, symbols=symbols)
     except InvalidSymbol as exc:
         state["feed_error"] = f"Invalid symbol: {exc}"
-        state["exchange"] = worker.settings.exchange
+        state["exchanges"] = list(running.exchanges)
         return
     except MarketError as exc:  # e.g. an exchange the worker refuses
         state["feed_error"] = f"Refused: {exc}"
-        state["exchange"] = worker.settings.exchange
+        state["exchanges"] = list(running.exchanges)
         return
     state["feed_error"] = None
+    state["exchanges"] = list(settings.exchanges)
     state["symbols"] = ", ".join(settings.symbols)
-    state["feed_seen"] = (settings.exchange, settings.symbols)
+    state["feed_seen"] = (settings.exchanges, settings.symbols)
 
 
-def render_sidebar(worker: Worker) -> Prefs:
+def render_sidebar(worker: Worker, *, market_view: bool = True) -> Prefs:
+    """The feed controls, the market view's choices (when ``market_view``) and the pause;
+    returns this user's choices (the market is the first watched one until one is chosen)."""
     state = st.session_state
     running = worker.settings
-    current = (running.exchange, running.symbols)
+    current = (running.exchanges, running.symbols)
     if state.get("feed_seen") != current:  # first run, or another viewer changed the feed
-        state["exchange"] = running.exchange
+        state["exchanges"] = list(running.exchanges)
         state["symbols"] = ", ".join(running.symbols)
         state["feed_seen"] = current
         state["feed_error"] = None
-    exchanges = EXCHANGE_CHOICES + (
-        () if running.exchange in EXCHANGE_CHOICES else (running.exchange,)
-    )
-    if state.get("market") not in running.symbols:
-        state["market"] = running.symbols[0]
+    for key in PAGE_WIDGET_KEYS:  # keep each page's choices while another page is shown
+        if key in state:
+            state[key] = state[key]
+    markets = watched_markets(running)
+    if state.get("market") not in markets:
+        state["market"] = markets[0]
     state.setdefault("depth", DEFAULT_DEPTH)
     state.setdefault("window", DEFAULT_WINDOW)
     state.setdefault("paused", False)
+    exchanges = EXCHANGES + tuple(e for e in running.exchanges if e not in EXCHANGES)
 
     with st.sidebar:
         st.markdown("### Feed")
         st.caption("Shared by every viewer of this server.")
-        st.selectbox("Exchange", exchanges, key="exchange", on_change=apply_feed, args=(worker,))
+        st.multiselect(
+            "Exchanges",
+            exchanges,
+            key="exchanges",
+            format_func=exchange_label,
+            on_change=apply_feed,
+            args=(worker,),
+            help="One connection per exchange; every symbol is watched on each of them.",
+        )
         st.text_input(
             "Symbols",
             key="symbols",
             on_change=apply_feed,
             args=(worker,),
-            help="Comma-separated, e.g. BTCUSDT, ETHUSDT. Letters, digits and '-' only.",
+            help=f"Comma-separated, e.g. BTCUSDT, ETHUSDT (up to {MAX_SYMBOLS}). "
+            "Letters, digits and '-' only.",
         )
         if state.get("feed_error"):
             st.error(
                 f"{state['feed_error']}. Nothing was changed: the feed keeps running with "
-                f"{running.exchange} · {', '.join(running.symbols)}."
+                f"{feed_summary(running)}."
             )
-        st.markdown("### View")
-        st.selectbox("Market", running.symbols, key="market")
-        st.selectbox(
-            "Imbalance depth N",
-            IMBALANCE_DEPTHS,
-            key="depth",
-            help="Levels a side summed into the imbalance card and chart.",
-        )
-        st.selectbox("Chart window", tuple(WINDOWS), key="window")
+        if market_view:
+            render_market_view(markets)
+        st.markdown("### Display")
         st.toggle(
             "Pause display",
             key="paused",
             help="Freezes the whole display (the feed keeps running) so you can zoom and pan "
             "the chart at leisure. Untoggle to go live again.",
         )
+    return session_prefs()
+
+
+def session_prefs() -> Prefs:
+    """This user's choices as ``render_sidebar`` left them in this run (pages read them)."""
+    state = st.session_state
+    exchange, symbol = state["market"]
     return Prefs(
-        exchange=running.exchange,
-        symbol=str(state["market"]),
+        exchange=str(exchange),
+        symbol=str(symbol),
         depth=int(state["depth"]),
         window=str(state["window"]),
         paused=bool(state["paused"]),
     )
+
+
+def render_market_view(markets: Sequence[MarketKey]) -> None:
+    st.markdown("### View")
+    st.selectbox("Market", markets, key="market", format_func=market_label)
+    st.selectbox(
+        "Imbalance depth N",
+        IMBALANCE_DEPTHS,
+        key="depth",
+        help="Levels a side summed into the imbalance card and chart.",
+    )
+    st.selectbox("Chart window", tuple(WINDOWS), key="window")

@@ -25,18 +25,22 @@ def is_simulated(view: MarketView | None, status: FeedStatus | None) -> bool:
     )
 
 
-def status_html(status: FeedStatus | None, *, paused_at: float | None = None) -> str:
+def status_html(
+    status: FeedStatus | None, *, paused_at: float | None = None, exchange: str | None = None
+) -> str:
     """One dense line: state, msgs/s, age of the last message (red when stale), counters,
-    detail, next retry. ``paused_at`` adds a PAUSED chip with the frozen time (UTC)."""
+    detail, next retry. ``paused_at`` adds a PAUSED chip with the frozen time (UTC);
+    ``exchange`` names the feed that has not reported yet (where several are shown)."""
     pause = (
         f'<span class="chip paused">PAUSED · display frozen at {fmt_clock(paused_at)} UTC</span>'
         if paused_at is not None
         else ""
     )
     if status is None:
+        name = f'<span class="chip">{esc(exchange)}</span>' if exchange else ""
         return (
             f'<div class="statusbar warn" data-state="none">{pause}'
-            '<span class="chip state warn">waiting</span>'
+            f'<span class="chip state warn">waiting</span>{name}'
             '<span class="detail">waiting for the feed to report its status…</span></div>'
         )
     stale = status.stale

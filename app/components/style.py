@@ -78,6 +78,25 @@ table.trades tr.big.sell { background: rgba(246,70,93,0.16); }
 table.trades td.tm { color: #8b93a7; }
 table.trades td.empty { text-align: center; color: #8b93a7; padding: 8px; }
 .footer { color: #5d6577; font: 11px ui-monospace, monospace; text-align: right; }
+
+/* overview */
+.statusbars { display: flex; flex-direction: column; gap: 4px; }
+.movers { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
+.moverbox { background: #11151e; border: 1px solid #232a38; border-radius: 6px; }
+table.movers { width: 100%; border-collapse: collapse; table-layout: fixed;
+  font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  font-variant-numeric: tabular-nums; }
+table.movers tr { border: none; background-color: transparent; }
+table.movers td { border: none; padding: 1px 8px; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; color: #c9d1e0; text-align: right; }
+table.movers td.sym { text-align: left; width: 46%; color: #e6e6e6; font-weight: 600; }
+table.movers td.sym .ex { color: #8b93a7; font-weight: 400; font-size: 11.5px; }
+table.movers td.sym .simtag { font-size: 10px; }
+table.movers tr.up td.chg { color: #0ecb81; font-weight: 700; }
+table.movers tr.down td.chg { color: #f6465d; font-weight: 700; }
+table.movers td.empty { text-align: center; color: #8b93a7; padding: 8px; }
+.ovcount { color: #8b93a7; font-size: 14px; padding-bottom: 6px; }
+.ovcount b { color: #e6e6e6; }
 </style>
 """
 

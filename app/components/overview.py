@@ -1,0 +1,445 @@
+"""The Overview page: every watched market across venues, one row each, from ONE snapshot.
+
+    status bar per exchange (+ SIMULATED banner) → top gainers | top losers
+    → "N markets" · Sort by → the table (``st.dataframe``: a click on a header sorts too)
+
+``overview_rows``, ``sort_rows``, ``movers``, ``movers_html`` and ``overview_frame`` are pure:
+a test fills a ``MarketStore`` and compares their output with exact values. ``draw_overview``
+is the fragment's body; it takes ``store.snapshot(series=False, max_trades=1)`` (no series,
+one trade a market: cheap with 100 markets) and works outside a Streamlit run too
+(``bench/overview_time.py`` times it).
+
+Unknown figures are None in the rows, NaN in the frame and "—" on the page, never 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+import streamlit as st
+from pandas.io.formats.style import Styler  # type: ignore[import-untyped]
+
+from app.components.fmt import DASH, esc, fmt_notional, fmt_price, price_decimals
+from app.components.status import SIMULATED_BANNER, is_simulated, notice_html, status_html
+from market.events import FeedStatus
+from market.metrics import spread_bps, top_of_book
+from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 0.8  # as the Market page (app.components.dashboard.REFRESH_S)
+MOVERS = 5
+SIMULATED = "SIMULATED"
+GREEN = "#0ecb81"
+RED = "#f6465d"
+AMBER = "#f0b90b"
+MUTED = "#8b93a7"
+ROW_PX = 35  # st.dataframe's default row height
+MAX_TABLE_PX = 36 * ROW_PX
+
+# "Sort by" choices: label → (row field, descending). Unknown values always sort last.
+SORTS: dict[str, tuple[str, bool]] = {
+    "24h volume, largest first": ("volume", True),
+    "24h change, gainers first": ("change_pct", True),
+    "24h change, losers first": ("change_pct", False),
+    "Spread, tightest first": ("spread_bps", False),
+    "Symbol": ("symbol", False),
+    "Exchange": ("exchange", False),
+}
+DEFAULT_SORT = "24h volume, largest first"
+SORT_KEY = "overview_sort"  # the select's session-state key (a per-user choice)
+
+PRICE_COLUMNS = ("Last", "24h high", "24h low", "Bid", "Ask")
+COLUMNS = (
+    "Symbol",
+    "Exchange",
+    "Source",
+    "Last",
+    "24h %",
+    "24h volume",
+    "24h high",
+    "24h low",
+    "Bid",
+    "Ask",
+    "Spread (bps)",
+    "Feed",
+)
+FEED_COLOURS = {"ok": GREEN, "sim": AMBER, "warn": AMBER, "bad": RED}
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewRow:
+    """One market as the overview shows it; None where not known (yet)."""
+
+    exchange: str
+    symbol: str
+    source: str  # "SIMULATED", "live" or "replay"
+    last: float | None
+    change_pct: float | None  # percent: 1.5 means +1.5 %
+    volume: float | None  # 24 h quote volume where the venue gives it, else base volume
+    volume_is_quote: bool
+    high: float | None
+    low: float | None
+    bid: float | None
+    ask: float | None
+    spread_bps: float | None
+    feed: str  # the exchange's feed state, plus why this market's book is not synced
+    feed_class: str  # "ok", "sim", "warn" or "bad": the colour of ``feed``
+    unsynced: str = ""  # why the book is not synced while the feed is up, else ""
+
+    @property
+    def simulated(self) -> bool:
+        return self.source == SIMULATED
+
+
+# -- pure: rows, order, movers ----------------------------------------------------------------
+
+
+def _known(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _spread_bps(bid: float | None, ask: float | None) -> float | None:
+    """From a ticker's bid/ask: None when either is unknown or they are crossed."""
+    if bid is None or ask is None or bid <= 0 or ask < bid:
+        return None
+    return spread_bps(bid, ask)
+
+
+def _feed(view: MarketView | None, status: FeedStatus | None) -> tuple[str, str, str]:
+    """(text, colour class, why the book is not synced or "") of the Feed column.
+
+    While the exchange itself is not up (connecting, reconnecting, blocked, stopped, stale)
+    the cell says only that: its status bar above the table gives the reason, and the cell
+    stays short enough to read. While it is up, a market without a synced book says why."""
+    if status is None:
+        return "waiting", "warn", ""
+    if status.stale:
+        return f"{status.state} · STALE", "bad", ""
+    state = status.state
+    if state not in ("live", "simulated"):
+        return state, "bad" if state in ("blocked", "stopped") else "warn", ""
+    if view is None:
+        return f"{state} · no data yet", "warn", ""
+    if not (view.synced and view.bids and view.asks):
+        detail = view.detail or "waiting for the book"
+        return f"{state} · unsynced: {detail}", "warn", detail
+    return state, "ok" if state == "live" else "sim", ""
+
+
+def market_row(key: MarketKey, view: MarketView | None, status: FeedStatus | None) -> OverviewRow:
+    """One row: 24 h figures from the venue's ticker; bid, ask and spread from the book while
+    it is synced (else from the ticker); the last trade stands in for an unknown last price."""
+    exchange, symbol = key
+    ticker = view.ticker if view is not None else None
+    synced = view is not None and view.synced and bool(view.bids) and bool(view.asks)
+    if synced:
+        assert view is not None
+        tob = top_of_book(view.bids, view.asks)
+        bid, ask, spread = tob.best_bid, tob.best_ask, tob.spread_bps
+    else:
+        bid = _known(ticker.bid) if ticker else None
+        ask = _known(ticker.ask) if ticker else None
+        spread = _spread_bps(bid, ask)
+    last = _known(ticker.last) if ticker else None
+    if last is None and view is not None and view.last_trade is not None:
+        last = view.last_trade.price
+    quote = _known(ticker.quote_volume) if ticker else None
+    volume = quote if quote is not None else (_known(ticker.volume) if ticker else None)
+    feed, feed_class, unsynced = _feed(view, status)
+    if is_simulated(view, status):
+        source = SIMULATED
+    else:
+        source = view.source if view is not None else status.source if status else "live"
+    return OverviewRow(
+        exchange=exchange,
+        symbol=symbol,
+        source=source,
+        last=last,
+        change_pct=_known(ticker.change_pct) if ticker else None,
+        volume=volume,
+        volume_is_quote=quote is not None,
+        high=_known(ticker.high) if ticker else None,
+        low=_known(ticker.low) if ticker else None,
+        bid=bid,
+        ask=ask,
+        spread_bps=spread,
+        feed=feed,
+        feed_class=feed_class,
+        unsynced=unsynced,
+    )
+
+
+def overview_rows(
+    snap: StoreSnapshot, watched: Sequence[MarketKey] | None = None
+) -> list[OverviewRow]:
+    """A row for every watched market (every market of the snapshot when None), in that
+    order; a watched market the store has not heard of yet gets a row of "—"."""
+    keys = list(snap.markets) if watched is None else list(watched)
+    return [market_row(k, snap.markets.get(k), snap.statuses.get(k[0])) for k in keys]
+
+
+def sort_rows(rows: Sequence[OverviewRow], sort_by: str) -> list[OverviewRow]:
+    """By the chosen field; ties by symbol then exchange; rows where it is unknown last."""
+    field, descending = SORTS[sort_by]
+    known = [r for r in rows if getattr(r, field) is not None]
+    unknown = [r for r in rows if getattr(r, field) is None]
+    known.sort(key=lambda r: (r.symbol, r.exchange))
+    known.sort(key=lambda r: getattr(r, field), reverse=descending)  # stable: ties keep order
+    unknown.sort(key=lambda r: (r.symbol, r.exchange))
+    return known + unknown
+
+
+def movers(
+    rows: Sequence[OverviewRow], n: int = MOVERS
+) -> tuple[list[OverviewRow], list[OverviewRow]]:
+    """The ``n`` largest 24 h rises and the ``n`` largest falls (ties by symbol, exchange)."""
+    up = [r for r in rows if r.change_pct is not None and r.change_pct > 0]
+    down = [r for r in rows if r.change_pct is not None and r.change_pct < 0]
+    up.sort(key=lambda r: (-r.change_pct, r.symbol, r.exchange))  # type: ignore[operator]
+    down.sort(key=lambda r: (r.change_pct, r.symbol, r.exchange))
+    return up[:n], down[:n]
+
+
+# -- pure: text, HTML, frame ------------------------------------------------------------------
+
+
+def fmt_change(value: float | None) -> str:
+    """``1.5`` → ``"+1.50 %"``; unknown → ``"—"``."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    return f"{value:+.2f} %"
+
+
+def fmt_px(value: float | None) -> str:
+    """A price with the decimals its own magnitude wants (about 5 significant digits)."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    return fmt_price(value, price_decimals(value))
+
+
+def fmt_spread(value: float | None) -> str:
+    return DASH if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
+def movers_html(gainers: Sequence[OverviewRow], losers: Sequence[OverviewRow]) -> str:
+    """Two small tables side by side: top gainers (green) and top losers (red)."""
+
+    def panel(title: str, rows: Sequence[OverviewRow], cls: str, empty: str) -> str:
+        sim = f' <span class="simtag">{SIMULATED}</span>' if any(r.simulated for r in rows) else ""
+        body = "".join(
+            f'<tr class="{cls}"><td class="sym">{esc(r.symbol)}'
+            f' <span class="ex">{esc(r.exchange)}</span>'
+            f"{' <span class=simtag>SIM</span>' if r.simulated else ''}</td>"
+            f'<td class="px">{fmt_px(r.last)}</td><td class="chg">{fmt_change(r.change_pct)}</td>'
+            "</tr>"
+            for r in rows
+        )
+        if not body:
+            body = f'<tr><td colspan="3" class="empty">{esc(empty)}</td></tr>'
+        return (
+            f'<div class="moverbox {cls}"><div class="panelhead">{title}{sim}</div>'
+            f'<table class="movers">{body}</table></div>'
+        )
+
+    return (
+        '<div class="movers">'
+        f"{panel(f'TOP GAINERS · 24 h · {MOVERS}', gainers, 'up', 'no market is up (yet)')}"
+        f"{panel(f'TOP LOSERS · 24 h · {MOVERS}', losers, 'down', 'no market is down (yet)')}"
+        "</div>"
+    )
+
+
+def unsynced_html(rows: Sequence[OverviewRow], limit: int = 8) -> str:
+    """The full reasons the Feed column may cut short: markets whose book is not synced
+    while their feed is up (the first ``limit``); "" when there are none."""
+    waiting = [r for r in rows if r.unsynced]
+    if not waiting:
+        return ""
+    listed = "; ".join(
+        f"{esc(r.symbol)} · {esc(r.exchange)}: {esc(r.unsynced)}" for r in waiting[:limit]
+    )
+    more = f"; and {len(waiting) - limit} more" if len(waiting) > limit else ""
+    return (
+        f'<div class="notice unsynced" data-markets="{len(waiting)}">'
+        f"Order book not synced ({len(waiting)}): {listed}{more}. Their bid, ask and spread "
+        "come from the venue's 24 h ticker where it gives them.</div>"
+    )
+
+
+def count_html(rows: Sequence[OverviewRow], exchanges: Sequence[str]) -> str:
+    """ "100 markets · 1 exchange (mock)": the number of rows, in text a test can read."""
+    n, k = len(rows), len(exchanges)
+    simulated = sum(r.simulated for r in rows)
+    sim = f' · <span class="simtag">{simulated} SIMULATED</span>' if simulated else ""
+    return (
+        f'<div class="ovcount" data-markets="{n}"><b>{n} market{"s" if n != 1 else ""}</b> · '
+        f"{k} exchange{'s' if k != 1 else ''} ({esc(', '.join(exchanges))}){sim}</div>"
+    )
+
+
+def overview_frame(rows: Sequence[OverviewRow]) -> pd.DataFrame:
+    """The table's data: numbers stay numbers (a header click sorts them as numbers),
+    unknown is NaN (drawn as "—")."""
+
+    def num(field: str) -> np.ndarray:
+        values = (getattr(r, field) for r in rows)
+        return np.fromiter((math.nan if v is None else v for v in values), np.float64, len(rows))
+
+    data = {
+        "Symbol": [r.symbol for r in rows],
+        "Exchange": [r.exchange for r in rows],
+        "Source": [r.source for r in rows],
+        "Last": num("last"),
+        "24h %": num("change_pct"),
+        "24h volume": num("volume"),
+        "24h high": num("high"),
+        "24h low": num("low"),
+        "Bid": num("bid"),
+        "Ask": num("ask"),
+        "Spread (bps)": num("spread_bps"),
+        "Feed": [r.feed for r in rows],
+    }
+    return pd.DataFrame(data, columns=list(COLUMNS))
+
+
+def _change_css(value: float) -> str:
+    if value > 0:
+        return f"color: {GREEN}"
+    if value < 0:
+        return f"color: {RED}"
+    return ""
+
+
+def _source_css(value: str) -> str:
+    if value == SIMULATED:
+        return f"color: {AMBER}"
+    return ""
+
+
+def overview_styler(frame: pd.DataFrame, rows: Sequence[OverviewRow]) -> Styler:
+    """Display text (prices with their own decimals, signed %, compact volumes, "—") and
+    colours (change green/red, SIMULATED amber, feed state) over the numeric frame."""
+    feed_css = [f"color: {FEED_COLOURS.get(r.feed_class, MUTED)}" for r in rows]
+    styler = frame.style.format(
+        {
+            **dict.fromkeys(PRICE_COLUMNS, fmt_px),
+            "24h %": fmt_change,
+            "24h volume": fmt_notional,
+            "Spread (bps)": fmt_spread,
+        },
+        na_rep=DASH,
+    )
+    styler = styler.map(_change_css, subset=["24h %"]).map(_source_css, subset=["Source"])
+    return styler.apply(lambda _: feed_css, subset=["Feed"], axis=0)
+
+
+COLUMN_CONFIG = {
+    "Symbol": st.column_config.TextColumn("Symbol", width=110),
+    "Exchange": st.column_config.TextColumn("Exchange", width=92),
+    "Source": st.column_config.TextColumn(
+        "Source", width=92, help="SIMULATED: generated locally, not a real market"
+    ),
+    "Last": st.column_config.NumberColumn("Last", help="last trade price"),
+    "24h %": st.column_config.NumberColumn("24h %", help="change over 24 h, in percent"),
+    "24h volume": st.column_config.NumberColumn(
+        "24h volume",
+        help="traded over 24 h, in the quote currency (base units where the venue gives "
+        "only those)",
+    ),
+    "24h high": st.column_config.NumberColumn("24h high"),
+    "24h low": st.column_config.NumberColumn("24h low"),
+    "Bid": st.column_config.NumberColumn("Bid", help="best bid: the book while synced"),
+    "Ask": st.column_config.NumberColumn("Ask", help="best ask: the book while synced"),
+    "Spread (bps)": st.column_config.NumberColumn(
+        "Spread bps", help="(ask - bid) / mid in basis points (1 bp = 0.01 %)"
+    ),
+    "Feed": st.column_config.TextColumn(
+        "Feed", width="large", help="the exchange's feed state; why a book is not synced"
+    ),
+}
+
+
+# -- the fragment -----------------------------------------------------------------------------
+
+
+def _exchanges(watched: Sequence[MarketKey] | None, snap: StoreSnapshot) -> list[str]:
+    if watched is None:
+        return sorted({k[0] for k in snap.markets} | set(snap.statuses))
+    return list(dict.fromkeys(k[0] for k in watched))
+
+
+def draw_overview(
+    store: MarketStore, watched: Sequence[MarketKey] | None, *, paused: bool = False
+) -> float:
+    """Draw the whole overview from one snapshot; returns the seconds it took."""
+    started = time.perf_counter()
+    snap = store.snapshot(series=False, max_trades=1)
+    exchanges = _exchanges(watched, snap)
+    rows = overview_rows(snap, watched)
+    paused_at = snap.taken_at if paused else None
+    st.html(
+        '<div class="statusbars">'
+        + "".join(
+            status_html(snap.statuses.get(e), paused_at=paused_at, exchange=e) for e in exchanges
+        )
+        + "</div>"
+    )
+    if any(r.simulated for r in rows):
+        st.html(SIMULATED_BANNER)
+    if not rows:
+        st.html(notice_html("No market is watched: choose exchanges and symbols.", "info"))
+        return time.perf_counter() - started
+
+    st.html(movers_html(*movers(rows)))
+    # the select on the left: the table's own toolbar appears above its top right on hover
+    left, right = st.columns([0.3, 0.7], vertical_alignment="bottom")
+    with left:
+        if st.session_state.get(SORT_KEY) not in SORTS:
+            st.session_state[SORT_KEY] = DEFAULT_SORT
+        sort_by = str(st.selectbox("Sort by", tuple(SORTS), key=SORT_KEY))
+    with right:
+        st.html(count_html(rows, exchanges))
+    shown = sort_rows(rows, sort_by)
+    st.dataframe(
+        overview_styler(overview_frame(shown), shown),
+        hide_index=True,
+        height=min(MAX_TABLE_PX, ROW_PX * (len(shown) + 1) + 3),
+        column_config=COLUMN_CONFIG,
+        placeholder=DASH,
+        key="overview_table",
+    )
+    unsynced = unsynced_html(shown)
+    if unsynced:
+        st.html(unsynced)
+    return time.perf_counter() - started
+
+
+def overview_panel(
+    store: MarketStore,
+    watched: Callable[[], Sequence[MarketKey]] | None = None,
+    paused: bool = False,
+) -> None:
+    """The fragment's body: never lets an exception box reach the page. ``watched`` is
+    called on every run, so a feed changed by another viewer shows at the next refresh."""
+    try:
+        seconds = draw_overview(store, None if watched is None else watched(), paused=paused)
+    except Exception as exc:  # a display bug must not take the page down; it is logged
+        log.exception("drawing the overview failed")
+        st.html(notice_html(f"display error (logged): {type(exc).__name__}: {exc}", "bad"))
+        return
+    mode = "paused" if paused else f"refresh every {REFRESH_S:g} s"
+    st.html(f'<div class="footer">render {seconds * 1000:.1f} ms · {esc(mode)}</div>')
+
+
+def run_overview(
+    store: MarketStore, watched: Callable[[], Sequence[MarketKey]] | None, paused: bool
+) -> None:
+    """Run ``overview_panel`` as the page's one fragment; paused, it does not re-run."""
+    st.fragment(overview_panel, run_every=None if paused else REFRESH_S)(store, watched, paused)

@@ -1,0 +1,1 @@
+"""The pages of ``st.navigation`` (see ``app/main.py``): each a script run after the sidebar."""
