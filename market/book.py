@@ -51,6 +51,20 @@ class OrderBook:
         if update_id is not None:
             self.update_id = update_id
 
+    def trim(self, depth: int) -> None:
+        """Keep the best ``depth`` levels a side (a venue's window: Bybit's 50 levels drop the
+        worst level when a better one enters, without always saying so)."""
+        for book, prices, worst in ((self._bids, self._bid_prices, True), (self._asks, self._ask_prices, False)):
+            extra = len(prices) - depth
+            if extra > 0:
+                gone = prices[:extra] if worst else prices[-extra:]
+                for price in gone:
+                    del book[price]
+                if worst:
+                    del prices[:extra]
+                else:
+                    del prices[-extra:]
+
     def best_bid(self) -> Level | None:
         if not self._bid_prices:
             return None

@@ -99,11 +99,12 @@ class BinanceSync:
 
 
 class SequencedSync:
-    __slots__ = ("book", "synced")
+    __slots__ = ("book", "synced", "depth")
 
-    def __init__(self, book: OrderBook) -> None:
+    def __init__(self, book: OrderBook, depth: int | None = None) -> None:
         self.book = book
         self.synced = False
+        self.depth = depth  # the venue's window (levels a side), where it has one
 
     def reset(self) -> None:
         self.book.clear()
@@ -127,5 +128,7 @@ class SequencedSync:
             self.reset()
             raise SequenceGap(book.symbol, f"gap: book at {expected}, delta continues from {got}")
         book.apply(delta.bids, delta.asks, delta.last_id)
+        if self.depth is not None:
+            book.trim(self.depth)
         book.check_crossed()
         return True

@@ -964,6 +964,7 @@ class _BybitFeed(_StreamFeed):
 
     exchange = "bybit"
     ping_frame = bybit.PING_FRAME
+    sync_factory = staticmethod(lambda book: SequencedSync(book, depth=bybit.BOOK_DEPTH))  # type: ignore[assignment]
 
     def __init__(self, worker: Worker, settings: Settings) -> None:
         super().__init__(worker, settings)

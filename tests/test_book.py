@@ -257,3 +257,13 @@ def check_same(book: OrderBook, ref: NaiveBook, n: int) -> None:
     assert book._ask_prices == sorted(ref.asks)
     crossed = bool(ref.bids and ref.asks and max(ref.bids) >= min(ref.asks))
     assert book.is_crossed() is crossed
+
+
+def test_trim_keeps_the_best_levels_a_side() -> None:
+    book = OrderBook("X")
+    book.replace([(99.0, 1.0), (98.0, 2.0), (97.0, 3.0)], [(101.0, 1.0), (102.0, 2.0), (103.0, 3.0)], 7)
+    book.trim(2)
+    assert book.top(5) == (((99.0, 1.0), (98.0, 2.0)), ((101.0, 1.0), (102.0, 2.0)))
+    assert book.levels() == ({99.0: 1.0, 98.0: 2.0}, {101.0: 1.0, 102.0: 2.0})
+    book.trim(5)  # nothing beyond: nothing changes
+    assert len(book) == 4

@@ -349,3 +349,14 @@ def test_sequenced_crossed_raises() -> None:
         sync.on_delta(delta(101, 101, asks=((10.0, 1.0),), prev=100))
     with pytest.raises(CrossedBook):
         sequenced().on_snapshot(snapshot(1, bids=((5.0, 1.0),), asks=((5.0, 1.0),)))
+
+
+def test_sequenced_sync_with_a_window_drops_levels_pushed_out_of_it() -> None:
+    sync = SequencedSync(OrderBook("BTCUSDT"), depth=2)
+    sync.on_snapshot(BookSnapshot("bybit", "BTCUSDT", ((99.0, 1.0), (98.0, 1.0)), ((101.0, 1.0), (102.0, 1.0)), 5))
+    # a better bid enters the 2-level window; Bybit does not always delete the one it pushes out
+    sync.on_delta(BookDelta("bybit", "BTCUSDT", ((99.5, 3.0),), (), 6, 6, prev_id=5))
+    assert sync.book.top(5) == (((99.5, 3.0), (99.0, 1.0)), ((101.0, 1.0), (102.0, 1.0)))
+    # then the best bid goes: the level outside the window must not come back
+    sync.on_delta(BookDelta("bybit", "BTCUSDT", ((99.5, 0.0),), (), 7, 7, prev_id=6))
+    assert sync.book.top(5) == (((99.0, 1.0),), ((101.0, 1.0), (102.0, 1.0)))
