@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import math
@@ -39,7 +40,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -449,7 +450,7 @@ class _Feed:
             for symbol in pipeline.symbols:
                 sim = sims.get(symbol)
                 if sim is None or symbol in self._sim_restart:
-                    sim = sims[symbol] = mock.MockExchange([symbol], _seed(seed, symbol))
+                    sim = sims[symbol] = mock.MockExchange((symbol,), _seed(seed, symbol))
                     events.extend(sim.start(now))
                 else:
                     events.extend(sim.step(now))
@@ -668,11 +669,12 @@ class _StreamFeed(_Feed):
             self.pipeline.reset_all(self.syncing)
             for symbol, detail in self.unlisted.items():
                 self.pipeline.mark(symbol, detail)
-            self._outbox = outbox = asyncio.Queue()
+            outbox: asyncio.Queue[bytes] = asyncio.Queue()
+            self._outbox = outbox
             self.on_open()
             self.publish()
             log.info("%s: connected to %s", self.exchange, url.split("?")[0])
-            tasks = {
+            tasks: set[asyncio.Task[Any]] = {
                 asyncio.create_task(self._read(ws)),
                 asyncio.create_task(self._write(ws, outbox)),
             }
@@ -681,7 +683,8 @@ class _StreamFeed(_Feed):
             if self.ping_frame is not None:
                 tasks.add(asyncio.create_task(self._ping()))
             try:
-                await asyncio.wait({*tasks, self._fatal}, return_when=asyncio.FIRST_COMPLETED)
+                waits: set[asyncio.Future[Any]] = {*tasks, self._fatal}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 self._outbox = None
                 for task in tasks:
@@ -856,7 +859,7 @@ class _BinanceFeed(_StreamFeed):
             frames += binance.subscribe_frames(binance.streams(chunk), request_id, method)
             if subscribe:
                 self._pending[request_id] = chunk
-                self.later(SUBSCRIBE_REPLY_WAIT_S, lambda r=request_id: self._confirmed(r))
+                self.later(SUBSCRIBE_REPLY_WAIT_S, functools.partial(self._confirmed, request_id))
         return frames
 
     def _confirmed(self, request_id: int) -> None:
@@ -883,7 +886,7 @@ class _BinanceFeed(_StreamFeed):
     def on_frame(self, raw: str | bytes, now: float) -> None:
         events = binance.parse(raw, now)
         if events and type(events[0]) is ServerNotice:
-            notice: ServerNotice = events[0]  # type: ignore[assignment]
+            notice = events[0]
             if notice.kind == "reply":
                 self._confirmed(int(notice.detail))
                 return
@@ -964,7 +967,7 @@ class _BybitFeed(_StreamFeed):
 
     exchange = "bybit"
     ping_frame = bybit.PING_FRAME
-    sync_factory = staticmethod(lambda book: SequencedSync(book, depth=bybit.BOOK_DEPTH))  # type: ignore[assignment]
+    sync_factory = staticmethod(functools.partial(SequencedSync, depth=bybit.BOOK_DEPTH))
 
     def __init__(self, worker: Worker, settings: Settings) -> None:
         super().__init__(worker, settings)
@@ -1010,7 +1013,7 @@ class _BybitFeed(_StreamFeed):
     def on_frame(self, raw: str | bytes, now: float) -> None:
         events = bybit.parse(raw, now)
         if events and type(events[0]) is bybit.Ack:
-            self._ack(events[0])  # type: ignore[arg-type]
+            self._ack(events[0])
             return
         self.pipeline.handle(events)  # type: ignore[arg-type]
 
@@ -1110,23 +1113,21 @@ class _HyperLiquidFeed(_StreamFeed):
             return
         first = events[0]
         kind = type(first)
-        if kind is hyperliquid.Reply:
-            self._reply(first)  # type: ignore[arg-type]
+        if isinstance(first, hyperliquid.Reply):
+            self._reply(first)
             return
         if kind is Trade:
-            coin = first.symbol  # type: ignore[union-attr]
-            since = self._backfill.pop(coin, None)
+            trades = cast("list[Trade]", events)
+            since = self._backfill.pop(trades[0].symbol, None)
             if since is not None:  # the first frame after subscribing replays history
-                events = [
-                    replace(t, backfill=True) if t.ts_ms <= since else t  # type: ignore[union-attr, type-var]
-                    for t in events
-                ]
-            events = self._dedupe.fresh(events)  # type: ignore[arg-type]
-        elif kind is Ticker and self._listed is None and "allMids" in raw[:40]:  # type: ignore[operator]
-            self._listed = {e.symbol for e in events}  # type: ignore[union-attr]
+                trades = [replace(t, backfill=True) if t.ts_ms <= since else t for t in trades]
+            self.pipeline.handle(self._dedupe.fresh(trades))
+            return
+        if kind is Ticker and self._listed is None and "allMids" in str(raw[:40]):
+            self._listed = {cast(Ticker, e).symbol for e in events}
             self._check_listed(list(self.pipeline.symbols))
             self._ask_books()
-        self.pipeline.handle(events)  # type: ignore[arg-type]
+        self.pipeline.handle(cast("list[Event]", events))
 
     def _check_listed(self, coins: list[str]) -> list[str]:
         """Keep the coins HyperLiquid lists; fix a coin's case (``KPEPE`` → ``kPEPE``); say

@@ -104,7 +104,7 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Ack]:
             success = bool(msg.get("success", op in ("pong", "ping")))
             return [Ack(op, success, str(msg.get("ret_msg", "")), str(msg.get("req_id", "")))]
         raise BadMessage(f"unknown frame: {str(raw)[:80]!r}")
-    data = msg.get("data")
+    data: Any = msg.get("data")
     try:
         if topic.startswith("orderbook."):
             return [_book(msg, data, received_at)]

@@ -83,7 +83,7 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Reply]:
         return []
     msg = decode_object(raw)
     channel = msg.get("channel")
-    data = msg.get("data")
+    data: Any = msg.get("data")
     try:
         if channel == "l2Book":
             bids, asks = data["levels"]
