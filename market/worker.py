@@ -60,7 +60,8 @@ log = logging.getLogger(__name__)
 
 BLOCKED_STATUSES = {451: "restricted location", 403: "forbidden"}
 SUBSCRIBE_REPLY_WAIT_S = 3.0
-MIDS_WAIT_S = 2.0  # HyperLiquid: subscribe the coins anyway if allMids has not come by then  # Binance: fetch a subscribed symbol's snapshot anyway after this
+MIDS_WAIT_S = 2.0  # HyperLiquid: subscribe the coins anyway if allMids has not come by then
+MIDS_COMPLETE = 100  # an allMids naming fewer coins than this is not trusted to list them all  # Binance: fetch a subscribed symbol's snapshot anyway after this
 STALE_WARN_S = 5.0  # the page turns red after this much silence, long before the watchdog
 
 
@@ -1124,8 +1125,10 @@ class _HyperLiquidFeed(_StreamFeed):
             self.pipeline.handle(self._dedupe.fresh(trades))
             return
         if kind is Ticker and self._listed is None and "allMids" in str(raw[:40]):
-            self._listed = {cast(Ticker, e).symbol for e in events}
-            self._check_listed(list(self.pipeline.symbols))
+            listed = {cast(Ticker, e).symbol for e in events}
+            if len(listed) >= MIDS_COMPLETE:  # the whole list (the real one has hundreds)
+                self._listed = listed
+                self._check_listed(list(self.pipeline.symbols))
             self._ask_books()
         self.pipeline.handle(cast("list[Event]", events))
 
@@ -1151,6 +1154,8 @@ class _HyperLiquidFeed(_StreamFeed):
     def _reply(self, reply: hyperliquid.Reply) -> None:
         if reply.ok:
             return
+        if "allMids" in reply.message:  # no list of coins to check against: subscribe now
+            self._ask_books()
         match = re.search(r'"coin"\s*:\s*"([^"]+)"', reply.message)
         if match and match.group(1) in self.pipeline.syncs:
             coin = match.group(1)

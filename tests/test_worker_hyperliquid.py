@@ -133,6 +133,8 @@ def test_an_unknown_coin_is_named_and_the_others_stream(make_worker: WorkerFacto
         wait_truth(ex, w)
         wait_for(lambda: "not listed" in view(w, "NOPE").detail, 5.0, what="NOPE detail")
         assert view(w, "NOPE").detail.startswith("NOPE: not listed on HyperLiquid")
+        # an allMids of 3 coins is not trusted to name them all: NOPE was asked for, and refused
+        assert ("l2Book", "NOPE") in {(s["type"], s.get("coin")) for s in subscriptions_sent(ex)}
         assert view(w, "NOPE").synced is False
         ex.tick(1)
         wait_truth(ex, w)
@@ -143,6 +145,7 @@ def test_an_unknown_coin_is_never_subscribed_where_that_closes_the_socket(
     make_worker: WorkerFactory,
 ) -> None:
     with FakeHyperLiquid(["BTC"], unknown_coin="close") as ex:
+        ex.listed |= {f"C{i:03d}" for i in range(120)}  # allMids names every coin: trusted
         w = make_worker(ex, ("NOPE", "BTCUSDT"))
         wait_truth(ex, w)
         wait_for(lambda: view(w, "NOPE").detail == "NOPE: not listed on HyperLiquid", 5.0, what="NOPE")
@@ -154,6 +157,7 @@ def test_an_unknown_coin_is_never_subscribed_where_that_closes_the_socket(
 
 def test_a_coins_case_is_taken_from_the_venue(make_worker: WorkerFactory) -> None:
     with FakeHyperLiquid(["kPEPE"]) as ex:
+        ex.listed |= {f"C{i:03d}" for i in range(120)}
         w = make_worker(ex, ("kpepe",))
         wait_truth(ex, w, "kPEPE", "KPEPE")
         assert ("l2Book", "kPEPE") in {(s["type"], s.get("coin")) for s in subscriptions_sent(ex)}
