@@ -19,8 +19,10 @@ from urllib.parse import urlencode
 import orjson
 
 from market.errors import BadMessage, InvalidSymbol
-from market.events import BookDelta, BookSnapshot, Event, Levels, ServerNotice, Ticker, Trade
-from market.feeds import decode_object
+from market.events import BookDelta, BookSnapshot, Event, ServerNotice, Ticker, Trade
+from market.feeds import decode_object, non_negative, number, optional, positive
+from market.feeds import levels as _levels
+from market.feeds import symbol as _symbol
 
 EXCHANGE = "binance"
 DEPTH_STREAM = "depth@100ms"
@@ -61,37 +63,6 @@ def subscribe_frames(names: list[str], request_id: int, method: str = "SUBSCRIBE
 
 def snapshot_url(base: str, symbol: str, limit: int = SNAPSHOT_LIMIT) -> str:
     return f"{base.rstrip('/')}/api/v3/depth?{urlencode({'symbol': symbol, 'limit': limit})}"
-
-
-_INF = float("inf")
-
-
-def _levels(raw: object) -> Levels:
-    """``[["price", "qty"], …]`` → levels; anything else (NaN, negative, a string) is refused."""
-    if type(raw) is not list:
-        raise TypeError(f"levels must be a list, got {type(raw).__name__}")
-    levels = []
-    for level in raw:
-        if type(level) is not list or len(level) < 2:
-            raise TypeError(f"a level must be [price, qty], got {level!r:.40}")
-        price, qty = float(level[0]), float(level[1])
-        if not (0 < price < _INF and 0 <= qty < _INF):  # also false for NaN
-            raise ValueError(f"bad level {level!r:.60}")
-        levels.append((price, qty))
-    return tuple(levels)
-
-
-def _symbol(raw: object) -> str:
-    if type(raw) is not str or not raw:
-        raise TypeError(f"symbol must be a non-empty string, got {raw!r:.40}")
-    return raw
-
-
-def _positive(raw: object) -> float:
-    value = float(raw)  # type: ignore[arg-type]  # TypeError/ValueError become BadMessage
-    if not 0 < value < _INF:
-        raise ValueError(f"not a positive number: {raw!r:.40}")
-    return value
 
 
 def parse(raw: str | bytes, received_at: float) -> list[Event]:
@@ -142,8 +113,8 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
                 Trade(
                     exchange=EXCHANGE,
                     symbol=_symbol(data["s"]),
-                    price=_positive(data["p"]),
-                    qty=_positive(data["q"]),
+                    price=positive(data["p"]),
+                    qty=positive(data["q"]),
                     side="sell" if maker else "buy",
                     ts_ms=int(data["T"]),
                     trade_id=str(data["t"]),
@@ -155,14 +126,14 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
                 Ticker(
                     exchange=EXCHANGE,
                     symbol=_symbol(data["s"]),
-                    last=float(data["c"]),
-                    change_pct=float(data["P"]),
-                    volume=float(data["v"]),
-                    quote_volume=float(data["q"]),
-                    high=float(data["h"]),
-                    low=float(data["l"]),
-                    bid=float(data["b"]) if "b" in data else None,
-                    ask=float(data["a"]) if "a" in data else None,
+                    last=positive(data["c"]),
+                    change_pct=number(data["P"]),
+                    volume=non_negative(data["v"]),
+                    quote_volume=non_negative(data["q"]),
+                    high=positive(data["h"]),
+                    low=positive(data["l"]),
+                    bid=optional(data.get("b"), non_negative) or None,  # "0": an empty side
+                    ask=optional(data.get("a"), non_negative) or None,
                     ts_ms=None if data.get("E") is None else int(data["E"]),
                     received_at=received_at,
                 )

@@ -23,8 +23,10 @@ from typing import Any
 import orjson
 
 from market.errors import BadMessage, InvalidSymbol
-from market.events import BookDelta, BookSnapshot, Event, Levels, Ticker, Trade
-from market.feeds import decode_object
+from market.events import BookDelta, BookSnapshot, Event, Side, Ticker, Trade
+from market.feeds import (
+    decode_object, levels, non_negative, number, optional, positive, price, symbol,
+)
 
 EXCHANGE = "bybit"
 BOOK_DEPTH = 50
@@ -66,17 +68,12 @@ def subscribe_frames(args: list[str], op: str = "subscribe") -> list[bytes]:
 
 
 PING_FRAME = b'{"op":"ping"}'
+_SIDES: dict[str, Side] = {"Buy": "buy", "Sell": "sell"}
 
 
-def _levels(raw: list[list[str]]) -> Levels:
-    return tuple([(float(p), float(q)) for p, q in raw])
-
-
-def _num(data: dict[str, Any], key: str) -> float | None:
-    value = data.get(key)
-    if value is None or value == "":
-        return None
-    return float(value)
+def _num(data: dict[str, Any], key: str, check: Any = price) -> float | None:
+    """A ticker field: None where absent (a linear delta leaves unchanged fields out)."""
+    return optional(data.get(key), check)
 
 
 def parse(raw: str | bytes, received_at: float) -> list[Event | Ack]:
@@ -112,10 +109,10 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Ack]:
             return [
                 Trade(
                     exchange=EXCHANGE,
-                    symbol=t["s"],
-                    price=float(t["p"]),
-                    qty=float(t["v"]),
-                    side="buy" if t["S"] == "Buy" else "sell",
+                    symbol=symbol(t["s"]),
+                    price=positive(t["p"]),
+                    qty=positive(t["v"]),
+                    side=_SIDES[t["S"]],
                     ts_ms=int(t["T"]),
                     trade_id=str(t["i"]),
                     received_at=received_at,
@@ -135,9 +132,9 @@ def _book(msg: dict[str, Any], data: dict[str, Any], received_at: float) -> Book
     if msg["type"] == "snapshot" or update_id == 1:
         return BookSnapshot(
             exchange=EXCHANGE,
-            symbol=data["s"],
-            bids=_levels(data["b"]),
-            asks=_levels(data["a"]),
+            symbol=symbol(data["s"]),
+            bids=levels(data["b"]),
+            asks=levels(data["a"]),
             update_id=update_id,
             ts_ms=ts,
             received_at=received_at,
@@ -146,9 +143,9 @@ def _book(msg: dict[str, Any], data: dict[str, Any], received_at: float) -> Book
         raise ValueError(f"unknown order book frame type {msg['type']!r}")
     return BookDelta(
         exchange=EXCHANGE,
-        symbol=data["s"],
-        bids=_levels(data["b"]),
-        asks=_levels(data["a"]),
+        symbol=symbol(data["s"]),
+        bids=levels(data["b"]),
+        asks=levels(data["a"]),
         first_id=update_id,
         last_id=update_id,
         prev_id=update_id - 1,
@@ -158,14 +155,14 @@ def _book(msg: dict[str, Any], data: dict[str, Any], received_at: float) -> Book
 
 
 def _ticker(data: dict[str, Any], msg: dict[str, Any], received_at: float) -> Ticker:
-    pct = _num(data, "price24hPcnt")
+    pct = _num(data, "price24hPcnt", number)
     return Ticker(
         exchange=EXCHANGE,
-        symbol=data["symbol"],
+        symbol=symbol(data["symbol"]),
         last=_num(data, "lastPrice"),
         change_pct=None if pct is None else pct * 100.0,
-        volume=_num(data, "volume24h"),
-        quote_volume=_num(data, "turnover24h"),
+        volume=_num(data, "volume24h", non_negative),
+        quote_volume=_num(data, "turnover24h", non_negative),
         high=_num(data, "highPrice24h"),
         low=_num(data, "lowPrice24h"),
         bid=_num(data, "bid1Price"),

@@ -22,13 +22,14 @@ from typing import Any
 import orjson
 
 from market.errors import BadMessage, InvalidSymbol
-from market.events import BookSnapshot, Event, Levels, Ticker, Trade
-from market.feeds import decode_object
+from market.events import BookSnapshot, Event, Levels, Side, Ticker, Trade
+from market.feeds import decode_object, non_negative, optional, positive, price, symbol
 
 EXCHANGE = "hyperliquid"
 PING_INTERVAL_S = 30.0
 PING_FRAME = b'{"method":"ping"}'
 GREETING = "Websocket connection established."
+_SIDES: dict[str, Side] = {"B": "buy", "A": "sell"}
 COIN_RE = re.compile(r"^[A-Z0-9]{1,15}$")
 QUOTES = ("USDT", "USDC", "USD", "PERP")
 
@@ -63,7 +64,10 @@ def subscribe_frame(kind: str, coin: str | None = None, method: str = "subscribe
 
 
 def _levels(raw: list[dict[str, Any]]) -> Levels:
-    return tuple([(float(level["px"]), float(level["sz"])) for level in raw])
+    """``[{"px": "105055.0", "sz": "3.03622", "n": 5}, …]`` → levels; NaN, <= 0 refused."""
+    if type(raw) is not list:
+        raise TypeError(f"levels must be a list, got {type(raw).__name__}")
+    return tuple([(positive(level["px"]), positive(level["sz"])) for level in raw])
 
 
 def parse(raw: str | bytes, received_at: float) -> list[Event | Reply]:
@@ -90,7 +94,7 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Reply]:
             return [
                 BookSnapshot(
                     exchange=EXCHANGE,
-                    symbol=data["coin"],
+                    symbol=symbol(data["coin"]),
                     bids=_levels(bids),
                     asks=_levels(asks),
                     update_id=int(data.get("time", 0)),
@@ -102,10 +106,10 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Reply]:
             return [
                 Trade(
                     exchange=EXCHANGE,
-                    symbol=t["coin"],
-                    price=float(t["px"]),
-                    qty=float(t["sz"]),
-                    side="buy" if t["side"] == "B" else "sell",
+                    symbol=symbol(t["coin"]),
+                    price=positive(t["px"]),
+                    qty=positive(t["sz"]),
+                    side=_SIDES[t["side"]],
                     ts_ms=int(t["time"]),
                     trade_id=str(t["tid"]),
                     received_at=received_at,
@@ -116,7 +120,7 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Reply]:
             return [_asset_ctx(data, received_at)]
         if channel == "allMids":
             return [
-                Ticker(exchange=EXCHANGE, symbol=coin, last=float(px), received_at=received_at)
+                Ticker(exchange=EXCHANGE, symbol=coin, last=positive(px), received_at=received_at)
                 for coin, px in data["mids"].items()
             ]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -135,17 +139,15 @@ def _asset_ctx(data: dict[str, Any], received_at: float) -> Ticker:
          "dayNtlVlm":"1.2e9","dayBaseVlm":"11800.5","markPx":"105050.0","midPx":"105055.5",…}}}
     """
     ctx = data["ctx"]
-    last = ctx.get("midPx") or ctx.get("markPx")
-    last_px = None if last is None else float(last)
-    prev = float(ctx["prevDayPx"]) if ctx.get("prevDayPx") else None
-    base = ctx.get("dayBaseVlm")
+    last_px = optional(ctx.get("midPx") or ctx.get("markPx"))
+    prev = optional(ctx.get("prevDayPx"), price)
     return Ticker(
         exchange=EXCHANGE,
-        symbol=data["coin"],
+        symbol=symbol(data["coin"]),
         last=last_px,
         change_pct=None if last_px is None or not prev else (last_px / prev - 1.0) * 100.0,
-        volume=None if base is None else float(base),
-        quote_volume=float(ctx["dayNtlVlm"]) if ctx.get("dayNtlVlm") is not None else None,
+        volume=optional(ctx.get("dayBaseVlm"), non_negative),
+        quote_volume=optional(ctx.get("dayNtlVlm"), non_negative),
         received_at=received_at,
     )
 
