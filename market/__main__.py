@@ -4,7 +4,15 @@
 
 One JSON object per symbol every ``--interval`` seconds and a last one on exit. Exit status 0
 after ``--seconds``, 2 on bad arguments or settings (one line on stderr naming the problem).
-Simulated data says ``"source": "simulated"`` on every line.
+Simulated data says ``"source": "simulated"`` on every line, replayed data ``"replay"``.
+
+    python -m market record --exchange binance --symbols BTCUSDT --out FILE.gz [--seconds 60]
+    python -m market watch --replay FILE.gz --speed 1|10|max [--symbols …]
+    python -m market bench FILE.gz [--json] [--repeat N]
+
+``record`` writes every raw frame as received (``<ns> <frame>`` gzip lines, the hftbacktest
+collector's format, REST snapshots inline); ``watch --replay`` plays it through the same
+pipeline and ends when the recording does; ``bench`` prints the pipeline's ingest rate.
 """
 
 from __future__ import annotations
@@ -17,18 +25,21 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import orjson
 
 from market.errors import InvalidSymbol, SettingsError
-from market.settings import EXCHANGES, Settings, parse_exchanges, parse_symbols
+from market.settings import EXCHANGES, REPLAY, Settings, parse_exchanges, parse_speed, parse_symbols
 from market.store import MarketView, StoreSnapshot
 from market.events import FeedStatus
 from market.analytics import depth_delta
 from market.metrics import imbalance, top_of_book
 from market.store import MarketStore
+from market.bench import bench as run_bench
+from market.bench import describe as describe_bench
+from market.recording import Recorder
 from market.worker import Worker
 
 PROG = "python -m market"
@@ -74,7 +85,39 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=_positive(float, "--interval", 3_600), default=1.0)
     watch.add_argument("--depth", type=_positive(int, "--depth", 1000), default=20)
     watch.add_argument("--verbose", action="store_true", help="log connection events to stderr")
+    watch.add_argument(
+        "--replay", type=_recording, metavar="FILE",
+        help="play a recording (python -m market record) instead of an exchange; ends with it",
+    )  # fmt: skip
+    watch.add_argument(
+        "--speed", type=_speed, help="replay speed: 1 (as recorded, the default), 10, … or max"
+    )
+    record = commands.add_parser("record", help="write every raw frame as received (gzip)")
+    record.add_argument("--exchange", type=_exchanges, help="binance, bybit or hyperliquid")
+    record.add_argument("--symbols", help="comma-separated (default: MARKET_SYMBOLS)")
+    record.add_argument("--out", required=True, metavar="FILE.gz", help="the recording to write")
+    record.add_argument("--seconds", type=_positive(float, "--seconds", 7 * 86_400), default=60.0)
+    record.add_argument("--verbose", action="store_true", help="log connection events to stderr")
+    bench = commands.add_parser("bench", help="pipeline ingest rate on a recording")
+    bench.add_argument("files", nargs="+", type=_recording, metavar="FILE")
+    bench.add_argument("--repeat", type=_positive(int, "--repeat", 10_000), default=20)
+    bench.add_argument("--json", action="store_true", help="one JSON object (DESIGN.md)")
+    bench.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     return parser
+
+
+def _recording(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    return text
+
+
+def _speed(text: str) -> str:
+    try:
+        parse_speed("--speed", text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--speed=", "", 1)) from None
+    return text
 
 
 CANDLES_SHOWN = 5  # the last five one-minute candles
@@ -151,8 +194,10 @@ def snapshot_lines(
 
 def watch(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(_replay_environ(args))
         exchanges = args.exchange or settings.exchanges
+        if args.speed is not None and exchanges != (REPLAY,):
+            raise SettingsError("--speed applies to a replay only (--replay FILE)")
         symbols = settings.symbols if args.symbols is None else _symbols_argument(args.symbols)
         worker = Worker(
             Settings(**{**_fields(settings), "exchanges": exchanges, "symbols": symbols}),
@@ -162,6 +207,7 @@ def watch(args: argparse.Namespace) -> int:
         print(f"{PROG} watch: error: {exc}", file=sys.stderr)
         return 2
     exchanges, symbols = worker.settings.exchanges, worker.settings.symbols
+    over = _replay_over(worker) if exchanges == (REPLAY,) else None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     out = sys.stdout.buffer
@@ -170,7 +216,7 @@ def watch(args: argparse.Namespace) -> int:
     try:
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or stop.wait(min(args.interval, remaining)):
+            if remaining <= 0 or _wait(stop, min(args.interval, remaining), over):
                 break
             if deadline - time.monotonic() <= 0:
                 break
@@ -205,6 +251,115 @@ def _fields(settings: Settings) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
 
 
+def _replay_environ(args: argparse.Namespace) -> dict[str, str] | None:
+    """``--replay FILE`` / ``--speed`` as the environment variables they stand for."""
+    if args.replay is None and args.speed is None:
+        return None
+    if args.replay is not None and args.exchange not in (None, (REPLAY,)):
+        named = ",".join(args.exchange)
+        raise SettingsError(f"--replay cannot be combined with --exchange {named}")
+    replaying = args.replay is not None or args.exchange == (REPLAY,)
+    overlay = {"MARKET_EXCHANGE": REPLAY} if replaying else {}
+    if args.replay is not None:
+        overlay["MARKET_REPLAY_FILE"] = args.replay
+    if args.speed is not None:
+        overlay["MARKET_REPLAY_SPEED"] = args.speed
+    return {**os.environ, **overlay}
+
+
+def _replay_over(worker: Worker) -> Callable[[], bool]:
+    def over() -> bool:
+        status = worker.store.snapshot(series=False, max_trades=0).statuses.get(REPLAY)
+        return status is not None and status.state == "stopped"
+
+    return over
+
+
+def _wait(stop: threading.Event, seconds: float, over: Callable[[], bool] | None) -> bool:
+    """Wait ``seconds``; True when told to stop (or, ``over`` given, when the replay is over)."""
+    if over is None:
+        return stop.wait(seconds)
+    deadline = time.monotonic() + seconds
+    while not over():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if stop.wait(min(0.05, remaining)):
+            return True
+    return True
+
+
+RECORDABLE = ("binance", "bybit", "hyperliquid")
+
+
+def record(args: argparse.Namespace) -> int:
+    """Record one exchange's raw traffic for ``--seconds`` (or until SIGTERM / Ctrl-C)."""
+    try:
+        settings = Settings.from_env()
+        exchanges = args.exchange or settings.exchanges
+        if len(exchanges) != 1 or exchanges[0] not in RECORDABLE:
+            raise SettingsError(
+                f"--exchange {','.join(exchanges)}: record takes one of {', '.join(RECORDABLE)}"
+            )
+        symbols = settings.symbols if args.symbols is None else _symbols_argument(args.symbols)
+        if not symbols:
+            raise InvalidSymbol("--symbols: no symbols given")
+        fields = {**_fields(settings), "exchanges": exchanges, "symbols": symbols}
+        fields["fallback"] = "none"  # record what the exchange sends, never simulated data
+        worker = Worker(Settings(**fields), MarketStore())
+        recorder = Recorder(args.out)
+    except (SettingsError, InvalidSymbol) as exc:
+        print(f"{PROG} record: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{PROG} record: error: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    exchange = exchanges[0]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker.recorder = recorder
+    started = time.monotonic()
+    worker.start()
+    try:
+        stop.wait(args.seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # the feed's state as the recording ends (after stop() it would say "stopped")
+        status = worker.store.snapshot(series=False, max_trades=0).statuses.get(exchange)
+        worker.stop()  # joins the thread: nothing writes to the recorder any more
+        recorder.close()
+    summary = {
+        "out": str(args.out), "exchange": exchange, "symbols": list(worker.settings.symbols),
+        "frames": recorder.frames, "snapshots": recorder.snapshots,
+        "seconds": round(time.monotonic() - started, 3),
+        "status": None if status is None else {
+            "state": status.state, "detail": status.detail, "reconnects": status.reconnects,
+            "messages": status.messages, "bad_messages": status.bad_messages,
+        },
+    }  # fmt: skip
+    print(orjson.dumps(summary).decode(), flush=True)
+    if recorder.frames == 0:
+        reason = status.detail if status is not None and status.detail else "no data arrived"
+        print(f"{PROG} record: nothing recorded: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    """Print the pipeline's ingest rate on a recording (figures, never a pass/fail)."""
+    try:
+        result = run_bench(args.files, args.repeat)
+    except SettingsError as exc:
+        print(f"{PROG} bench: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(orjson.dumps(result).decode())
+    else:
+        print(describe_bench(result))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -214,6 +369,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "watch":
         return watch(args)
+    if args.command == "record":
+        return record(args)
+    if args.command == "bench":
+        return bench(args)
     return 2  # pragma: no cover - argparse requires a command
 
 

@@ -7,22 +7,31 @@ Formats understood (detected line by line, gzip or plain text):
   ``"symbol"`` key to it, others are attributed to the file's only depth symbol, or to the
   symbol whose update ids the snapshot continues.
 - cryptofeed's ``*.ws.*`` files: a first ``wss://… <-> <ts>`` line, then ``<ts>: <frame>``;
-  ``*.http.*`` files: ``<url> -> <ts>: <body>`` (the symbol is in the URL).
+  ``*.http.*`` files: ``<url> -> <ts>: <body>`` (the symbol is in the URL). ``companions``
+  finds the ``.http.`` file that goes with a ``.ws.`` one.
+- bare frames, one JSON object a line with no time (e.g. test data extracted from other
+  projects): each gets the time of the line before it (0 at the start).
 
-Everything comes out as ``Record``s in receive-time order (several files are merged).
+Everything comes out as ``Record``s in receive-time order (several files are merged). A gzip
+file cut short (a recorder killed before it could close the file) yields what it holds.
 """
 
 from __future__ import annotations
 
+import glob
 import gzip
 import heapq
+import logging
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+
+log = logging.getLogger(__name__)
 
 _NS_LINE = re.compile(r"^(\d{16,20}) (.*)$", re.S)
 _CF_WS_LINE = re.compile(r"^(\d+(?:\.\d+)?): (.*)$", re.S)
@@ -42,26 +51,44 @@ def _open_text(path: Path) -> Iterator[str]:
     with path.open("rb") as fh:
         magic = fh.read(2)
     opener = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:  # type: ignore[operator]
-        for line in fh:
-            line = line.rstrip("\r\n")
-            if line:
-                yield line
+    # newline="\n": a frame is one line whatever "\r" it holds (no universal newlines)
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="\n") as fh:
+        try:
+            for line in fh:
+                line = line.rstrip("\r\n")
+                if line:
+                    yield line
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # cut short: keep what it holds
+            log.warning("%s: the recording ends early (%s); replaying what it holds", path, exc)
+
+
+def companions(path: str | Path) -> list[Path]:
+    """``path`` and the files recorded with it: cryptofeed's ``X.ws.1.0`` comes with
+    ``X.http.*`` (its REST snapshots). Other recordings are one file."""
+    path = Path(path)
+    prefix, sep, _ = path.name.partition(".ws.")
+    if not sep:
+        return [path]
+    return [path, *sorted(path.parent.glob(f"{glob.escape(prefix)}.http.*"))]
 
 
 def read_file(path: str | Path) -> Iterator[Record]:
     """The records of one file, in file order, with snapshots attributed to a symbol."""
     last_ids: dict[str, int] = {}  # symbol → last depth update id seen (to place bare snapshots)
+    at = 0.0
     for line in _open_text(Path(path)):
         m = _NS_LINE.match(line)
         if m:
             at, raw = int(m.group(1)) / 1e9, m.group(2)
+        elif line[0] in "{[":
+            raw = line  # a bare frame: the time of the line before
         else:
             m = _CF_HTTP_LINE.match(line)
             if m and "://" in m.group(1):
                 query = parse_qs(urlsplit(m.group(1)).query)
                 symbol = (query.get("symbol") or query.get("coin") or [""])[0].upper() or None
-                yield Record(float(m.group(2)), m.group(3), symbol)
+                at = float(m.group(2))
+                yield Record(at, m.group(3), symbol)
                 continue
             m = _CF_WS_LINE.match(line)
             if not m:
@@ -84,15 +111,19 @@ def _is_rest_snapshot(raw: str) -> bool:
     return head.startswith("{") and '"lastUpdateId"' in head and '"stream"' not in head
 
 
+_DEPTH_SYMBOL = re.compile(r'"s":\s*"([^"]+)"')
+_DEPTH_LAST_ID = re.compile(r'"u":\s*(\d+)')
+
+
 def _note_ids(raw: str, last_ids: dict[str, int]) -> None:
+    """Remember each symbol's last diff id (a regex, not a second JSON decode of each frame);
+    a frame it cannot read stays in the recording and the replay counts it as bad."""
     if "depthUpdate" not in raw:
         return
-    try:
-        msg = orjson.loads(raw)
-        data = msg.get("data", msg)
-        last_ids[str(data["s"]).upper()] = int(data["u"])
-    except Exception:  # a bad frame stays in the recording; the replay counts it
-        return
+    symbol = _DEPTH_SYMBOL.search(raw)
+    last_id = _DEPTH_LAST_ID.search(raw)
+    if symbol is not None and last_id is not None:
+        last_ids[symbol.group(1).upper()] = int(last_id.group(1))
 
 
 def _snapshot_symbol(raw: str, last_ids: dict[str, int]) -> str | None:
@@ -134,15 +165,20 @@ class Recorder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._fh = gzip.open(self.path, "wt", encoding="utf-8", compresslevel=5)
-        self.frames = 0
+        self._fh = gzip.open(  # noqa: SIM115 - open for the recorder's life, closed by close()
+            self.path, "wt", encoding="utf-8", compresslevel=5, newline="\n"
+        )
+        self.frames = 0  # every line written, snapshots included
+        self.snapshots = 0
 
     def frame(self, raw: str | bytes, received_ns: int) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        self._fh.write(f"{received_ns} {text.replace(chr(10), ' ')}\n")
+        if "\n" in text or "\r" in text:  # JSON whitespace only: a frame stays one line
+            text = text.replace("\r", " ").replace("\n", " ")
+        self._fh.write(f"{received_ns} {text}\n")
         self.frames += 1
 
-    def snapshot(self, body: bytes, symbol: str, received_ns: int) -> None:
+    def snapshot(self, body: bytes | str, symbol: str, received_ns: int) -> None:
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -150,6 +186,11 @@ class Recorder:
         if isinstance(payload, dict):
             payload["symbol"] = symbol
             self.frame(orjson.dumps(payload), received_ns)
+            self.snapshots += 1
+
+    def flush(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
 
     def close(self) -> None:
         if not self._fh.closed:

@@ -7,16 +7,19 @@ The real environment wins over ``.env``.
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from market.errors import InvalidSymbol, SettingsError
 
-EXCHANGES = ("binance", "bybit", "hyperliquid", "mock")
+EXCHANGES = ("binance", "bybit", "hyperliquid", "mock", "replay")
+REPLAY = "replay"  # a recording (MARKET_REPLAY_FILE) instead of an exchange; never with others
 FALLBACKS = ("mock", "none")
 
 DEFAULT_EXCHANGE = "binance"
@@ -48,6 +51,8 @@ class Settings:
     connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT_SECONDS
     stale_after: float = DEFAULT_STALE_AFTER_SECONDS
     mock_seed: int | None = None
+    replay_file: str | None = None  # MARKET_EXCHANGE=replay: the recording (market/replay.py)
+    replay_speed: float = 1.0  # 1 = as recorded, 10 = ten times faster, math.inf = "max"
     whale_notional: float = DEFAULT_WHALE_NOTIONAL  # quote units; 0 turns whale alerts off
     whale_thresholds: tuple[tuple[str, float], ...] = ()  # per symbol, overriding the default
 
@@ -72,7 +77,7 @@ class Settings:
 
         return cls(
             exchanges=parse_exchanges("MARKET_EXCHANGE", get("MARKET_EXCHANGE", DEFAULT_EXCHANGE)),
-            symbols=parse_symbols_setting(get("MARKET_SYMBOLS", ",".join(DEFAULT_SYMBOLS))),
+            symbols=_symbols_setting(env, get),
             fallback=parse_choice("MARKET_FALLBACK", get("MARKET_FALLBACK", DEFAULT_FALLBACK), FALLBACKS),
             binance_ws_url=parse_url("BINANCE_WS_URL", get("BINANCE_WS_URL", DEFAULT_BINANCE_WS_URL), ("ws", "wss")),
             binance_rest_url=parse_url(
@@ -90,6 +95,7 @@ class Settings:
                 "STALE_AFTER_SECONDS", get("STALE_AFTER_SECONDS", str(DEFAULT_STALE_AFTER_SECONDS))
             ),
             mock_seed=parse_seed(env.get("MOCK_SEED", "").strip()),
+            **_replay_settings(env, get),
             whale_notional=parse_notional("WHALE_NOTIONAL", get("WHALE_NOTIONAL", str(DEFAULT_WHALE_NOTIONAL))),
             whale_thresholds=parse_whale_thresholds(env),
         )
@@ -130,11 +136,58 @@ def parse_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 def parse_exchanges(name: str, value: str) -> tuple[str, ...]:
-    """``binance`` or a comma-separated list (``binance,bybit``): each a known exchange."""
+    """``binance`` or a comma-separated list (``binance,bybit``): each a known exchange;
+    ``replay`` only alone."""
     names = [part for part in re.split(r"[,\s]+", value.strip()) if part]
     if not names:
         raise SettingsError(f"{name}={value!r}: must be one or more of {', '.join(EXCHANGES)}")
-    return tuple(dict.fromkeys(parse_choice(name, part, EXCHANGES) for part in names))
+    exchanges = tuple(dict.fromkeys(parse_choice(name, part, EXCHANGES) for part in names))
+    if REPLAY in exchanges and len(exchanges) > 1:
+        raise SettingsError(f"{name}={value!r}: replay cannot be combined with other exchanges")
+    return exchanges
+
+
+def parse_speed(name: str, value: str) -> float:
+    """A replay speed: ``max`` (as fast as it goes) or a factor > 0 (1 = as recorded)."""
+    text = value.strip().lower()
+    try:
+        speed = math.inf if text == "max" else float(text.removesuffix("x"))  # "10x" is 10
+    except ValueError:
+        speed = math.nan
+    if not 0 < speed <= math.inf or (speed == math.inf and text != "max"):
+        raise SettingsError(f"{name}={value!r}: must be max or a number > 0 (1 = as recorded)")
+    return speed
+
+
+Getter = Callable[[str, str], str]
+
+
+def _replaying(get: Getter) -> bool:
+    return REPLAY in parse_exchanges("MARKET_EXCHANGE", get("MARKET_EXCHANGE", DEFAULT_EXCHANGE))
+
+
+def _symbols_setting(env: Mapping[str, str], get: Getter) -> tuple[str, ...]:
+    """``MARKET_SYMBOLS``; a replay without it watches every symbol of the recording (``()``,
+    resolved by ``market.replay.check_settings``)."""
+    if not env.get("MARKET_SYMBOLS", "").strip() and _replaying(get):
+        return ()
+    return parse_symbols_setting(get("MARKET_SYMBOLS", ",".join(DEFAULT_SYMBOLS)))
+
+
+def _replay_settings(env: Mapping[str, str], get: Getter) -> dict[str, Any]:
+    """``MARKET_REPLAY_FILE`` (required, and must exist, with ``MARKET_EXCHANGE=replay``) and
+    ``MARKET_REPLAY_SPEED`` (``1`` as recorded, ``10``, … or ``max``)."""
+    path = env.get("MARKET_REPLAY_FILE", "").strip() or None
+    speed = parse_speed("MARKET_REPLAY_SPEED", get("MARKET_REPLAY_SPEED", "1"))
+    if _replaying(get):
+        if path is None:
+            raise SettingsError(
+                "MARKET_REPLAY_FILE is not set: MARKET_EXCHANGE=replay needs a recording "
+                "(made with `python -m market record`)"
+            )
+        if not Path(path).is_file():
+            raise SettingsError(f"MARKET_REPLAY_FILE={path!r}: no such file")
+    return {"replay_file": path, "replay_speed": speed}
 
 
 def parse_url(name: str, value: str, schemes: tuple[str, ...]) -> str:

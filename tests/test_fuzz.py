@@ -185,7 +185,7 @@ def finite_non_negative(x: object) -> bool:
     return type(x) is float and 0 <= x < math.inf
 
 
-def usable(events: list[Any], tickers: bool = True) -> list[str]:
+def usable(events: list[Any]) -> list[str]:
     """What is wrong with the events a parser returned (nothing, for good events)."""
     problems = []
     for e in events:
@@ -202,7 +202,7 @@ def usable(events: list[Any], tickers: bool = True) -> list[str]:
                 problems.append(f"trade {e.price!r} x {e.qty!r}")
             if e.side not in ("buy", "sell") or type(e.ts_ms) is not int:
                 problems.append(f"trade side/ts {e.side!r} {e.ts_ms!r}")
-        elif isinstance(e, Ticker) and tickers:
+        elif isinstance(e, Ticker):
             for name in ("last", "high", "low", "bid", "ask"):
                 x = getattr(e, name)
                 if x is not None and not finite_positive(x):
@@ -246,8 +246,7 @@ def test_mutated_real_frames_raise_only_bad_message(
     draw = hypothesis_draw(data)
     text = mutate(draw.choose(frames), draw)
     events = only_bad_message(parser, text.encode() if as_bytes else text)
-    if name.startswith("binance"):  # Binance's parser also refuses levels and trades it cannot use
-        assert usable(events, tickers=False) == [], text
+    assert usable(events) == [], text  # what a parser accepts, the book and the page can use
 
 
 @pytest.mark.parametrize("name", sorted(ADAPTERS))
@@ -257,10 +256,8 @@ def test_unmutated_frames_are_usable(name: str) -> None:
         assert usable(parser(json.dumps(frame), 1.0)) == [], frame
 
 
-# Values that parse but cannot be used: Binance's parser refuses them in levels and trades
-# (BadMessage), not in its 24 h ticker; Bybit's and HyperLiquid's let them through, to the book
-# too (a NaN price breaks its sorted order).
-# Strict xfails: fixing a parser makes its case pass, and the marker must then go.
+# Values that would parse as numbers but cannot be used (a NaN price breaks a book's sorted
+# order): every parser refuses them as bad messages.
 UNUSABLE = [
     ("binance", {**BINANCE[2], "data": {**BINANCE[2]["data"], "c": "NaN"}}),
     ("binance", {**BINANCE[2], "data": {**BINANCE[2]["data"], "c": False}}),
