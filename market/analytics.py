@@ -118,6 +118,52 @@ def candles(trades: Iterable[Trade], interval_ms: int = MINUTE_MS) -> list[Candl
     return builder.candles()
 
 
+def aggregate_candles(source: Sequence[Candle], interval_ms: int) -> list[Candle]:
+    """Candles of ``interval_ms`` from shorter ones (oldest first; their interval must divide
+    ``interval_ms``, e.g. one-minute candles into 5 or 15 minutes). Each period opens at the
+    first source candle's open and closes at the last one's close; high, low, volume and trades
+    cover them all. A period without any source candle between two that have one gets a flat
+    candle at the previous close with zero volume (as ``candles`` does for trades)."""
+    if interval_ms <= 0:
+        raise ValueError("interval_ms must be positive")
+    out: list[Candle] = []
+    for c in source:
+        start = c.open_ms - c.open_ms % interval_ms
+        if out and start < out[-1].open_ms:
+            raise ValueError("source candles must be oldest first")
+        if out and out[-1].open_ms == start:
+            last = out[-1]
+            out[-1] = Candle(
+                start,
+                last.open,
+                max(last.high, c.high),
+                min(last.low, c.low),
+                c.close,
+                last.volume + c.volume,
+                last.trades + c.trades,
+            )
+            continue
+        if out:
+            prev = out[-1].close
+            for t in range(out[-1].open_ms + interval_ms, start, interval_ms):
+                out.append(Candle(t, prev, prev, prev, prev, 0.0, 0))
+        out.append(Candle(start, c.open, c.high, c.low, c.close, c.volume, c.trades))
+    return out
+
+
+def candle_vwap(source: Sequence[Candle]) -> list[float | None]:
+    """The VWAP line drawn over candles: at each candle, the VWAP from the first candle through
+    it, each candle's volume taken at its typical price ``(high + low + close) / 3`` (the usual
+    charting convention: candles do not keep price × size). None until there is volume."""
+    out: list[float | None] = []
+    pq = q = 0.0
+    for c in source:
+        pq += (c.high + c.low + c.close) / 3.0 * c.volume
+        q += c.volume
+        out.append(pq / q if q > 0 else None)
+    return out
+
+
 def is_whale(trade: Trade, threshold: float) -> bool:
     """A trade whose notional is at or above ``threshold`` (a threshold <= 0 disables)."""
     return threshold > 0 and trade.price * trade.qty >= threshold

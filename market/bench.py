@@ -15,6 +15,7 @@ reported apart as ``us_per_snapshot``. Figures are printed, never asserted.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,8 @@ from market.events import BookDelta, BookSnapshot, Event
 from market.pipeline import Pipeline
 from market.recording import Record, companions, detect_exchange, read
 from market.replay import ADAPTERS
-from market.store import MarketStore, series_row
+from market.store import NO_ROW, MarketStore, series_row
+from market.worker import PUBLISH_INTERVAL_S
 
 STAGES = ("decode", "sync", "apply", "metrics", "store")
 _DEPTH = (BookDelta, BookSnapshot)
@@ -67,13 +69,23 @@ def _symbols(exchange: str, records: Sequence[Record]) -> list[str]:
 def run_untimed(exchange: str, records: Sequence[Record]) -> tuple[int, float]:
     """The real Pipeline, as the worker runs it. Returns (depth events, seconds)."""
     adapter = ADAPTERS[exchange]()
-    pipeline = Pipeline(MarketStore(), exchange, _symbols(exchange, records), adapter.sync_factory)
+    interval = PUBLISH_INTERVAL_S  # books published as the worker does: at most every 50 ms
+    pipeline = Pipeline(
+        MarketStore(), exchange, _symbols(exchange, records), adapter.sync_factory,
+        publish_interval=interval,
+    )
     events_of = adapter.events
     handle = pipeline.handle
     clock = time.perf_counter
     n = 0
     spent = 0.0
+    flushed_at = -math.inf
     for record in records:
+        if record.received_at - flushed_at >= interval:  # the worker's flush, by record time
+            t0 = clock()
+            pipeline.flush()
+            spent += clock() - t0
+            flushed_at = record.received_at
         if record.snapshot_symbol is not None:  # a REST snapshot: a one-off cost, timed apart
             handle(events_of(record))
             continue
@@ -88,7 +100,9 @@ def run_untimed(exchange: str, records: Sequence[Record]) -> tuple[int, float]:
         for event in events:
             if type(event) in _DEPTH:
                 n += 1
-    return n, spent
+    t0 = clock()
+    pipeline.flush()
+    return n, clock() - t0 + spent
 
 
 class _TimedBook(OrderBook):
@@ -116,6 +130,7 @@ def run_timed(exchange: str, records: Sequence[Record], depth: int = 20) -> dict
     syncs: dict[str, Any] = {}
     books: dict[str, _TimedBook] = {}
     ns = dict.fromkeys(STAGES, 0)
+    last_point: dict[str, float] = {}
     clock = time.perf_counter_ns
 
     def sync_of(symbol: str) -> Any:
@@ -159,8 +174,22 @@ def run_timed(exchange: str, records: Sequence[Record], depth: int = 20) -> dict
             ns["sync"] += (t3 - t2) - applied
             if not changed:
                 continue
+            # as Pipeline._book: a change below the published levels only moves the book's id
+            if kind is BookDelta and book.outside_top(store.depth, event.bids, event.asks):  # type: ignore[union-attr]
+                t4 = clock()
+                touched = store.touch_book(exchange, symbol, book.update_id, at)
+                t5 = clock()
+                ns["metrics"] += t4 - t3
+                ns["store"] += t5 - t4
+                if touched:
+                    continue
+                t3 = clock()
             bids, asks = book.top(store.depth)
-            row = series_row(bids, asks, at)
+            if at - last_point.get(symbol, -math.inf) >= store.series_interval:
+                last_point[symbol] = at
+                row = series_row(bids, asks, at)
+            else:
+                row = NO_ROW
             t4 = clock()
             store.update_book(exchange, symbol, bids, asks, book.update_id, at, row)
             t5 = clock()

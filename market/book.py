@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from market.errors import CrossedBook
 from market.events import Level, Levels
 
+_INF = float("inf")
+
 
 class OrderBook:
     __slots__ = ("symbol", "update_id", "_bids", "_asks", "_bid_prices", "_ask_prices")
@@ -65,6 +67,23 @@ class OrderBook:
                 else:
                     del prices[-extra:]
 
+    def outside_top(self, n: int, bids: Levels, asks: Levels) -> bool:
+        """After applying ``bids``/``asks``: True when none of their prices is within the best
+        ``n`` levels a side, so ``top(n)`` is what it was (a change deeper in the book)."""
+        bid_prices = self._bid_prices
+        if bids:
+            edge = bid_prices[-n] if len(bid_prices) >= n else -_INF
+            for price, _ in bids:
+                if price >= edge:
+                    return False
+        ask_prices = self._ask_prices
+        if asks:
+            edge = ask_prices[n - 1] if len(ask_prices) >= n else _INF
+            for price, _ in asks:
+                if price <= edge:
+                    return False
+        return True
+
     def best_bid(self) -> Level | None:
         if not self._bid_prices:
             return None
@@ -79,12 +98,14 @@ class OrderBook:
 
     def top(self, n: int) -> tuple[Levels, Levels]:
         """The best ``n`` levels a side: bids high→low, asks low→high."""
-        bids = self._bids
-        asks = self._asks
-        bid_prices = self._bid_prices[-n:] if n > 0 else []
+        if n <= 0:
+            return (), ()
+        bid_prices = self._bid_prices[: -n - 1 : -1]  # the best n, best first
+        ask_prices = self._ask_prices[:n]
+        # zip/map build the pairs in C: this runs on most book updates
         return (
-            tuple([(p, bids[p]) for p in reversed(bid_prices)]),
-            tuple([(p, asks[p]) for p in self._ask_prices[:n]]) if n > 0 else (),
+            tuple(zip(bid_prices, map(self._bids.__getitem__, bid_prices))),
+            tuple(zip(ask_prices, map(self._asks.__getitem__, ask_prices))),
         )
 
     def is_crossed(self) -> bool:

@@ -11,6 +11,7 @@ user's name (``BTCUSDT``). ``symbols`` maps one to the other (a plain iterable: 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Union
@@ -18,7 +19,7 @@ from typing import Union
 from market.book import OrderBook
 from market.errors import BookError
 from market.events import BookDelta, BookSnapshot, Event, Source, Ticker, Trade
-from market.store import MarketStore, series_row
+from market.store import NO_ROW, MarketStore, series_row
 from market.sync import BinanceSync, SequencedSync
 
 log = logging.getLogger(__name__)
@@ -44,13 +45,22 @@ class Pipeline:
         *,
         source: Source = "live",
         on_resync: Callable[[str, str], None] | None = None,
+        publish_interval: float = 0.0,
     ) -> None:
+        """``publish_interval`` > 0 coalesces: a book is published at most that often (by
+        event time); the changes in between wait for the next event or ``flush()``, which the
+        owner calls at least that often. 0 publishes every change at once."""
         self.store = store
         self.exchange = exchange
         self.source: Source = source
         self.sync_factory = sync_factory
         self.on_resync = on_resync or (lambda symbol, reason: None)
         self.depth = store.depth
+        self.series_interval = store.series_interval
+        self._last_point: dict[str, float] = {}  # venue symbol → time of its last series row
+        self.publish_interval = publish_interval
+        self._published_at: dict[str, float] = {}  # venue symbol → time of its last publication
+        self._dirty: dict[str, float] = {}  # venue symbol → time of its unpublished change
         self.syncs: dict[str, Sync] = {}
         self.names: dict[str, str] = {}  # venue symbol → the user's (store) symbol
         self.tickers: dict[str, Ticker] = {}  # merged, by venue symbol
@@ -76,6 +86,8 @@ class Pipeline:
     def remove_symbol(self, symbol: str) -> None:
         if self.syncs.pop(symbol, None) is not None:
             self.tickers.pop(symbol, None)
+            self._last_point.pop(symbol, None)
+            self._dirty.pop(symbol, None)
             self.store.remove_market(self.exchange, self.names.pop(symbol))
 
     def mark(self, symbol: str, detail: str) -> None:
@@ -133,12 +145,44 @@ class Pipeline:
         except BookError as exc:
             self.resync(symbol, str(exc))
             return
-        if changed:
-            bids, asks = sync.book.top(self.depth)
-            at = event.received_at
-            self.store.update_book(
-                self.exchange, self.names[symbol], bids, asks, sync.book.update_id, at, series_row(bids, asks, at)
-            )
+        if not changed:
+            return
+        at = event.received_at
+        if not snapshot:
+            book = sync.book
+            dirty = symbol in self._dirty
+            if not dirty and book.outside_top(self.depth, event.bids, event.asks):
+                # deeper than the published levels (most of a Binance diff): nothing shown moved
+                if self.store.touch_book(self.exchange, self.names[symbol], book.update_id, at):
+                    return
+            if at - self._published_at.get(symbol, -math.inf) < self.publish_interval:
+                self._dirty[symbol] = at  # published soon: by a later event or flush()
+                return
+        self._publish(symbol, sync, at)
+
+    def flush(self) -> None:
+        """Publish every book changed since its last publication (coalescing, see above)."""
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, {}
+        for symbol, at in dirty.items():
+            sync = self.syncs.get(symbol)
+            if sync is not None and sync.synced:
+                self._publish(symbol, sync, at)
+
+    def _publish(self, symbol: str, sync: Sync, at: float) -> None:
+        """Copy the top levels of ``symbol``'s book to the store, with a series row when due."""
+        self._dirty.pop(symbol, None)
+        self._published_at[symbol] = at
+        book = sync.book
+        name = self.names[symbol]
+        bids, asks = book.top(self.depth)
+        if at - self._last_point.get(symbol, -math.inf) >= self.series_interval:
+            self._last_point[symbol] = at
+            row = series_row(bids, asks, at)
+        else:
+            row = NO_ROW
+        self.store.update_book(self.exchange, name, bids, asks, book.update_id, at, row)
 
     def resync(self, symbol: str, reason: str) -> None:
         """Mark one symbol unsynced (its book is discarded) and ask for it to be rebuilt."""

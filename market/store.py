@@ -13,12 +13,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from itertools import islice
+from itertools import accumulate, islice
 from types import MappingProxyType
 
-from market.analytics import DEFAULT_WHALE_NOTIONAL, Candle, SessionStats, WhaleAlert, depth_delta
+from market.analytics import (
+    DEFAULT_WHALE_NOTIONAL, DEPTH_DELTA_LEVELS, Candle, SessionStats, WhaleAlert,
+)
 from market.events import FeedStatus, Levels, Source, Ticker, Trade
-from market.metrics import imbalances, top_of_book
 
 MarketKey = tuple[str, str]  # (exchange, symbol)
 
@@ -30,7 +31,9 @@ SERIES_COLUMNS = (
     + ("depth_delta", "cvd")  # top-20 bid volume - ask volume; the session's trade CVD then
 )
 SeriesRow = tuple[float, ...]
+NO_ROW: SeriesRow = ()  # update_book(row=NO_ROW): the caller says no series point is due
 
+_DEEPEST = max(max(IMBALANCE_DEPTHS), DEPTH_DELTA_LEVELS)
 DEFAULT_SERIES_POINTS = 20_000  # at 10 points/s: the last ~33 minutes
 DEFAULT_TRADES_KEPT = 1_000
 DEFAULT_BOOK_DEPTH = 20
@@ -126,6 +129,7 @@ class MarketStore:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.depth = max(depth, max(IMBALANCE_DEPTHS))
+        self.series_interval = series_interval
         self._series_points = series_points
         self._trades_kept = trades_kept
         self._series_interval = series_interval
@@ -165,7 +169,8 @@ class MarketStore:
         row: SeriesRow | None = None,
     ) -> None:
         """Publish a synced book's top levels (best first) and, at most every
-        ``series_interval``, a series point (``row``, or one computed from the levels)."""
+        ``series_interval``, a series point (``row``, or one computed from the levels;
+        ``NO_ROW``: none this time)."""
         if row is None:
             row = series_row(bids, asks, at)
         with self._lock:
@@ -178,9 +183,22 @@ class MarketStore:
             m.detail = ""
             m.book_updates += 1
             self._version += 1
-            if at - m.last_point_at >= self._series_interval:
+            if row and at - m.last_point_at >= self._series_interval:
                 m.last_point_at = at
                 m.series.append((*row, m.session.cvd))
+
+    def touch_book(self, exchange: str, symbol: str, update_id: int, at: float) -> bool:
+        """The book changed below the levels published: only its id and time move. False
+        when the market is not showing a synced book (publish it whole with ``update_book``)."""
+        with self._lock:
+            m = self._markets.get((exchange, symbol))
+            if m is None or not m.synced:
+                return False
+            m.update_id = update_id
+            m.updated_at = at
+            m.book_updates += 1
+            self._version += 1
+            return True
 
     def add_trades(self, exchange: str, symbol: str, trades: Iterable[Trade]) -> None:
         batch = tuple(trades)
@@ -341,18 +359,33 @@ class MarketStore:
 
 def series_row(bids: Levels, asks: Levels, at: float) -> SeriesRow:
     """One series point from a book: the columns of ``SERIES_COLUMNS`` but the last (the
-    store appends the session's CVD); NaN where unknown. Pure."""
-    tob = top_of_book(bids, asks)
-    return (
-        at,
-        _num(tob.best_bid),
-        _num(tob.best_ask),
-        _num(tob.mid),
-        _num(tob.spread),
-        _num(tob.spread_bps),
-        *[_num(x) for x in imbalances(bids, asks, IMBALANCE_DEPTHS)],
-        depth_delta(bids, asks),
-    )
+    store appends the session's CVD); NaN where unknown. Pure.
+
+    The same values as ``metrics.top_of_book`` / ``metrics.imbalances`` /
+    ``analytics.depth_delta``, in one pass over each side: this runs on most book updates.
+    """
+    bid_cum = list(accumulate([q for _, q in bids[:_DEEPEST]]))
+    ask_cum = list(accumulate([q for _, q in asks[:_DEEPEST]]))
+    if bids and asks:
+        bb, ba = bids[0][0], asks[0][0]
+        mid = (bb + ba) / 2.0
+        spread = ba - bb
+        bps = spread / mid * 10_000.0 if mid > 0 else NAN
+    else:
+        bb = bids[0][0] if bids else NAN
+        ba = asks[0][0] if asks else NAN
+        mid = spread = bps = NAN
+    nb, na = len(bid_cum), len(ask_cum)
+    row = [at, bb, ba, mid, spread, bps]
+    for n in IMBALANCE_DEPTHS:
+        b = bid_cum[min(n, nb) - 1] if nb else 0.0
+        a = ask_cum[min(n, na) - 1] if na else 0.0
+        total = b + a
+        row.append((b - a) / total if total > 0 else NAN)
+    b20 = bid_cum[min(DEPTH_DELTA_LEVELS, nb) - 1] if nb else 0.0
+    a20 = ask_cum[min(DEPTH_DELTA_LEVELS, na) - 1] if na else 0.0
+    row.append(b20 - a20)
+    return tuple(row)
 
 
 def _session_view(s: SessionStats, started_at: float | None, full: bool) -> SessionView:
@@ -369,10 +402,6 @@ def _session_view(s: SessionStats, started_at: float | None, full: bool) -> Sess
         whale_threshold=s.whale_threshold,
         started_at=started_at,
     )
-
-
-def _num(value: float | None) -> float:
-    return NAN if value is None else value
 
 
 def _tail(items: deque[SeriesRow] | deque[Trade], n: int | None) -> tuple:  # type: ignore[type-arg]

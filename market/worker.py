@@ -59,6 +59,7 @@ from market.sync import BinanceSync, SequencedSync
 log = logging.getLogger(__name__)
 
 BLOCKED_STATUSES = {451: "restricted location", 403: "forbidden"}
+PUBLISH_INTERVAL_S = 0.1  # the page reads every 0.8 s: 10 copies a second per book are plenty
 SUBSCRIBE_REPLY_WAIT_S = 3.0
 MIDS_WAIT_S = 2.0  # HyperLiquid: subscribe the coins anyway if allMids has not come by then
 MIDS_COMPLETE = 100  # an allMids naming fewer coins than this is not trusted to list them all  # Binance: fetch a subscribed symbol's snapshot anyway after this
@@ -81,6 +82,7 @@ class Timing:
     snapshot_too_old_retry: float = 0.5
     resync_calm: float = 10.0  # a resync within this long of the previous one is delayed
     mock_interval: float = 0.1
+    publish_interval: float = PUBLISH_INTERVAL_S  # a busy book is copied out at most this often
     bybit_ping: float = bybit.PING_INTERVAL_S
     hyperliquid_ping: float = hyperliquid.PING_INTERVAL_S
     bad_log_interval: float = 10.0
@@ -517,7 +519,7 @@ class _StreamFeed(_Feed):
         super().__init__(worker, settings)
         self.pipeline = Pipeline(
             self.store, self.exchange, self.markets(settings.symbols), self.sync_factory,
-            on_resync=self._on_resync,
+            on_resync=self._on_resync, publish_interval=self.timing.publish_interval,
         )
         self.unlisted: dict[str, str] = {}  # venue symbol → why the venue does not serve it
         self._fatal: asyncio.Future[BaseException] | None = None
@@ -594,9 +596,17 @@ class _StreamFeed(_Feed):
         t = self.timing
         return backoff(t.backoff_initial, t.backoff_factor, t.backoff_cap, t.backoff_jitter)
 
+    async def _flush_forever(self) -> None:
+        """Publish the books whose last changes were coalesced (``Pipeline.flush``)."""
+        interval = self.timing.publish_interval
+        while True:
+            await asyncio.sleep(interval)
+            self.pipeline.flush()
+
     async def run(self) -> None:
         delays = self._delays()
         publisher = asyncio.create_task(self.publish_forever())
+        flusher = asyncio.create_task(self._flush_forever())
         h = self.health
         try:
             while True:
@@ -633,6 +643,7 @@ class _StreamFeed(_Feed):
                 await asyncio.sleep(delay)
         finally:
             publisher.cancel()
+            flusher.cancel()
             self.on_closed()
             self.on_stop()
             await self._stop_simulation(reset=False)

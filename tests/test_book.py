@@ -267,3 +267,43 @@ def test_trim_keeps_the_best_levels_a_side() -> None:
     assert book.levels() == ({99.0: 1.0, 98.0: 2.0}, {101.0: 1.0, 102.0: 2.0})
     book.trim(5)  # nothing beyond: nothing changes
     assert len(book) == 4
+
+
+def test_outside_top_tells_a_deep_change_from_one_within_the_top() -> None:
+    book = OrderBook("X")
+    book.replace([(100.0 - i, 1.0) for i in range(5)], [(101.0 + i, 1.0) for i in range(5)], 1)
+    book.apply([(95.5, 2.0)], [(105.5, 0.0)], 2)  # deeper than the best 3, and an absent level
+    assert book.outside_top(3, ((95.5, 2.0),), ((105.5, 0.0),))
+    book.apply([(98.0, 0.0)], (), 3)  # the 3rd best bid goes: 97 moves into the top 3
+    assert not book.outside_top(3, ((98.0, 0.0),), ())
+    book.apply((), [(102.5, 1.0)], 4)  # a new ask inside the top 3
+    assert not book.outside_top(3, (), ((102.5, 1.0),))
+    book.apply((), [(102.5, 7.0)], 5)  # the 3rd best ask's size changes
+    assert not book.outside_top(3, (), ((102.5, 7.0),))
+    book.apply((), [(103.0, 7.0)], 6)  # now the 4th: outside
+    assert book.outside_top(3, (), ((103.0, 7.0),))
+    assert not book.outside_top(30, ((1.0, 1.0),), ())  # a side shorter than n: all of it shows
+
+
+_prices = st.integers(min_value=1, max_value=60).map(float)
+_sizes = st.sampled_from([0.0, 1.0, 2.0, 3.5])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bids=st.dictionaries(st.integers(1, 30).map(float), st.sampled_from([1.0, 2.0]), max_size=25),
+    asks=st.dictionaries(st.integers(31, 60).map(float), st.sampled_from([1.0, 2.0]), max_size=25),
+    change=st.lists(st.tuples(_prices, _sizes), max_size=4),
+    n=st.integers(1, 8),
+)
+def test_outside_top_never_hides_a_change_of_the_top(
+    bids: dict[float, float], asks: dict[float, float], change: list[tuple[float, float]], n: int
+) -> None:
+    book = OrderBook("X")
+    book.replace(bids.items(), asks.items(), 1)
+    before = book.top(n)
+    d_bids = tuple((p, q) for p, q in change if p <= 30)
+    d_asks = tuple((p, q) for p, q in change if p > 30)
+    book.apply(d_bids, d_asks, 2)
+    if book.outside_top(n, d_bids, d_asks):
+        assert book.top(n) == before

@@ -444,3 +444,8 @@ def test_snapshot_junk(body: dict[str, Any]) -> None:
         return
     for price, qty in snap.bids + snap.asks:
         assert 0 < price < float("inf") and 0 <= qty < float("inf")
+
+
+def test_book_ticker_is_known_and_gives_no_events() -> None:
+    raw = '{"stream":"bnbusdt@bookTicker","data":{"u":400900217,"s":"BNBUSDT","b":"25.35","B":"31.21","a":"25.36","A":"40.66"}}'
+    assert binance.parse(raw, 1.0) == []

@@ -9,9 +9,13 @@ import threading
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from market.events import FeedStatus, Levels, Side, Trade
-from market.store import SERIES_COLUMNS, MarketStore, MarketView
+from market.analytics import depth_delta
+from market.metrics import imbalances, top_of_book
+from market.store import IMBALANCE_DEPTHS, SERIES_COLUMNS, MarketStore, MarketView, series_row
 
 KEY = ("binance", "BTCUSDT")
 
@@ -346,3 +350,22 @@ def test_last_message_age_comes_from_the_injected_clock() -> None:
     store.set_status(FeedStatus("bybit", state="connecting"))
     assert store.snapshot().statuses["bybit"].last_message_age_s is None
 
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bids=st.lists(st.floats(0.0, 5.0, allow_nan=False), max_size=25),
+    asks=st.lists(st.floats(0.0, 5.0, allow_nan=False), max_size=25),
+)
+def test_series_row_equals_the_metrics_it_stands_for(bids: list[float], asks: list[float]) -> None:
+    b: Levels = tuple((100.0 - i, q) for i, q in enumerate(bids))
+    a: Levels = tuple((101.0 + i, q) for i, q in enumerate(asks))
+    tob = top_of_book(b, a)
+    expected = (
+        7.0, tob.best_bid, tob.best_ask, tob.mid, tob.spread, tob.spread_bps,
+        *imbalances(b, a, IMBALANCE_DEPTHS), depth_delta(b, a),
+    )  # fmt: skip
+    got = series_row(b, a, 7.0)
+    assert len(got) == len(SERIES_COLUMNS) - 1  # the store appends the CVD
+    for x, y in zip(got, expected, strict=True):
+        assert (math.isnan(x) and y is None) or x == y, (got, expected)

@@ -142,6 +142,8 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
             return [ServerNotice(EXCHANGE, "shutdown", "serverShutdown event")]
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise BadMessage(f"malformed {kind} event: {exc!r}") from None
+    if kind is None and "u" in data and "B" in data and "A" in data:
+        return []  # a bookTicker (best bid/ask only): the book gives the same, exactly
     if kind is None and "error" in msg:  # a refused request of ours
         error = msg["error"]
         detail = error.get("msg", error) if isinstance(error, dict) else error
