@@ -61,6 +61,7 @@ class Pipeline:
         self.publish_interval = publish_interval
         self._published_at: dict[str, float] = {}  # venue symbol → time of its last publication
         self._dirty: dict[str, float] = {}  # venue symbol → time of its unpublished change
+        self._unpublished: dict[str, int] = {}  # venue symbol → updates applied, not published
         self.syncs: dict[str, Sync] = {}
         self.names: dict[str, str] = {}  # venue symbol → the user's (store) symbol
         self.tickers: dict[str, Ticker] = {}  # merged, by venue symbol
@@ -88,6 +89,7 @@ class Pipeline:
             self.tickers.pop(symbol, None)
             self._last_point.pop(symbol, None)
             self._dirty.pop(symbol, None)
+            self._unpublished.pop(symbol, None)
             self.store.remove_market(self.exchange, self.names.pop(symbol))
 
     def mark(self, symbol: str, detail: str) -> None:
@@ -157,6 +159,7 @@ class Pipeline:
                     return
             if at - self._published_at.get(symbol, -math.inf) < self.publish_interval:
                 self._dirty[symbol] = at  # published soon: by a later event or flush()
+                self._unpublished[symbol] = self._unpublished.get(symbol, 0) + 1
                 return
         self._publish(symbol, sync, at)
 
@@ -168,11 +171,15 @@ class Pipeline:
         for symbol, at in dirty.items():
             sync = self.syncs.get(symbol)
             if sync is not None and sync.synced:
-                self._publish(symbol, sync, at)
+                self._publish(symbol, sync, at, fresh=0)
+            else:
+                self._unpublished.pop(symbol, None)
 
-    def _publish(self, symbol: str, sync: Sync, at: float) -> None:
-        """Copy the top levels of ``symbol``'s book to the store, with a series row when due."""
+    def _publish(self, symbol: str, sync: Sync, at: float, fresh: int = 1) -> None:
+        """Copy the top levels of ``symbol``'s book to the store, with a series row when due;
+        ``fresh`` updates now plus those coalesced before count as the book's updates."""
         self._dirty.pop(symbol, None)
+        updates = fresh + self._unpublished.pop(symbol, 0) if self._unpublished else fresh
         self._published_at[symbol] = at
         book = sync.book
         name = self.names[symbol]
@@ -182,7 +189,7 @@ class Pipeline:
             row = series_row(bids, asks, at)
         else:
             row = NO_ROW
-        self.store.update_book(self.exchange, name, bids, asks, book.update_id, at, row)
+        self.store.update_book(self.exchange, name, bids, asks, book.update_id, at, row, updates)
 
     def resync(self, symbol: str, reason: str) -> None:
         """Mark one symbol unsynced (its book is discarded) and ask for it to be rebuilt."""

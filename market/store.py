@@ -167,6 +167,7 @@ class MarketStore:
         update_id: int,
         at: float,
         row: SeriesRow | None = None,
+        updates: int = 1,
     ) -> None:
         """Publish a synced book's top levels (best first) and, at most every
         ``series_interval``, a series point (``row``, or one computed from the levels;
@@ -181,7 +182,7 @@ class MarketStore:
             m.updated_at = at
             m.synced = True
             m.detail = ""
-            m.book_updates += 1
+            m.book_updates += updates  # coalesced updates count, each
             self._version += 1
             if row and at - m.last_point_at >= self._series_interval:
                 m.last_point_at = at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from market.errors import InvalidSymbol
-from market.events import BookSnapshot, Ticker, Trade
+from market.events import BookDelta, BookSnapshot, Ticker, Trade
 from market.pipeline import Pipeline
 from market.settings import Settings
 from market.store import MarketStore
@@ -66,3 +66,38 @@ def test_bybit_refusal_names_the_symbols() -> None:
     assert _bybit_bad_symbols("Invalid symbol :[tickers.AUSDT, publicTrade.BUSDT]") == {"AUSDT", "BUSDT"}
     assert _bybit_bad_symbols("error:handler not found,topic:orderbook.50.XYZUSDT") == {"XYZUSDT"}
     assert _bybit_bad_symbols("args size >10") == set()
+
+
+def _delta(first: int, bids: tuple[tuple[float, float], ...], at: float) -> BookDelta:
+    return BookDelta("bybit", "BTCUSDT", bids, (), first, first, prev_id=first - 1, received_at=at)
+
+
+def test_busy_books_are_coalesced_and_every_update_counted() -> None:
+    store = MarketStore(depth=20, series_interval=0.0)
+    p = Pipeline(store, "bybit", ["BTCUSDT"], SequencedSync, publish_interval=0.1)
+    p.handle([BookSnapshot("bybit", "BTCUSDT", ((100.0, 1.0),), ((101.0, 1.0),), 1, received_at=0.0)])
+    p.handle([_delta(2, ((100.0, 2.0),), 0.03), _delta(3, ((100.5, 1.0),), 0.06)])
+    v = store.snapshot().markets[("bybit", "BTCUSDT")]
+    assert (v.bids, v.update_id, v.book_updates) == (((100.0, 1.0),), 1, 1)  # not yet
+    p.flush()
+    v = store.snapshot().markets[("bybit", "BTCUSDT")]
+    assert (v.bids, v.update_id, v.book_updates) == (((100.5, 1.0), (100.0, 2.0)), 3, 3)
+    assert [row[0] for row in v.series] == [0.0, 0.06]
+    p.handle([_delta(4, ((99.0, 1.0),), 0.2)])  # 140 ms after the last publication: at once
+    v = store.snapshot().markets[("bybit", "BTCUSDT")]
+    assert (v.bids[-1], v.update_id, v.book_updates) == ((99.0, 1.0), 4, 4)
+    p.flush()  # nothing left: nothing changes
+    assert store.snapshot().markets[("bybit", "BTCUSDT")].book_updates == 4
+
+
+def test_a_change_below_the_published_levels_moves_only_the_id() -> None:
+    store = MarketStore(depth=20, series_interval=0.0)
+    p = Pipeline(store, "bybit", ["BTCUSDT"], SequencedSync)
+    bids = tuple((100.0 - i, 1.0) for i in range(25))
+    p.handle([BookSnapshot("bybit", "BTCUSDT", bids, ((101.0, 1.0),), 1, received_at=0.0)])
+    before = store.snapshot().markets[("bybit", "BTCUSDT")]
+    p.handle([_delta(2, ((77.0, 5.0),), 1.0)])  # the 24th level: not among the 20 shown
+    v = store.snapshot().markets[("bybit", "BTCUSDT")]
+    assert (v.bids, v.series) == (before.bids, before.series)
+    assert (v.update_id, v.updated_at, v.book_updates) == (2, 1.0, 2)
+    assert p.syncs["BTCUSDT"].book.levels()[0][77.0] == 5.0
