@@ -8,8 +8,11 @@ import pytest
 
 from market.analytics import (
     MINUTE_MS,
+    Candle,
     CandleBuilder,
     SessionStats,
+    aggregate_candles,
+    candle_vwap,
     candles,
     cvd,
     cvd_series,
@@ -146,3 +149,62 @@ def test_session_stats_empty() -> None:
     assert stats.cvd == 0.0
     assert stats.volatility_spread == 0.0
     assert stats.minute.candles() == []
+
+
+def minute(i: int, o: float, h: float, lo: float, c: float, v: float, n: int) -> Candle:
+    return Candle(i * MINUTE_MS, o, h, lo, c, v, n)
+
+
+def test_aggregate_candles_into_five_minutes() -> None:
+    ones = [
+        minute(3, 100, 104, 99, 103, 2.0, 2),  # the session started at minute 3
+        minute(4, 103, 103, 101, 102, 1.0, 1),
+        minute(5, 102, 108, 102, 107, 3.0, 4),
+        minute(6, 107, 107, 107, 107, 0.0, 0),  # no trade: flat at the previous close
+        minute(9, 107, 109, 95, 96, 0.5, 1),  # minutes 7 and 8 missing: the same bucket
+        minute(10, 96, 97, 96, 97, 1.5, 2),  # exactly on a boundary: a new period
+    ]
+    assert [c.as_list() for c in aggregate_candles(ones, 5 * MINUTE_MS)] == [
+        [0, 100, 104, 99, 102, 3.0, 3],
+        [300_000, 102, 109, 95, 96, 3.5, 5],
+        [600_000, 96, 97, 96, 97, 1.5, 2],
+    ]
+
+
+def test_aggregate_candles_fills_an_empty_period_with_the_previous_close() -> None:
+    ones = [minute(14, 50, 51, 49, 50.5, 1.0, 1), minute(47, 60, 61, 59, 60, 2.0, 3)]
+    fifteen = aggregate_candles(ones, 15 * MINUTE_MS)
+    assert [c.as_list() for c in fifteen] == [
+        [0, 50, 51, 49, 50.5, 1.0, 1],
+        [900_000, 50.5, 50.5, 50.5, 50.5, 0.0, 0],  # 15-29: nothing
+        [1_800_000, 50.5, 50.5, 50.5, 50.5, 0.0, 0],  # 30-44: nothing
+        [2_700_000, 60, 61, 59, 60, 2.0, 3],
+    ]
+
+
+def test_aggregate_candles_matches_candles_built_from_the_trades() -> None:
+    trades = [trade(100 + (i * 7) % 11, 0.5 + i % 3, "buy", i * 13_000) for i in range(80)]
+    ones = candles(trades, MINUTE_MS)
+    for interval in (MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS):
+        assert aggregate_candles(ones, interval) == candles(trades, interval)
+
+
+def test_aggregate_candles_boundaries() -> None:
+    assert aggregate_candles([], 5 * MINUTE_MS) == []
+    with pytest.raises(ValueError, match="positive"):
+        aggregate_candles([], 0)
+    with pytest.raises(ValueError, match="oldest first"):
+        aggregate_candles([minute(5, 1, 1, 1, 1, 1, 1), minute(4, 1, 1, 1, 1, 1, 1)], MINUTE_MS * 5)
+
+
+def test_candle_vwap_is_cumulative_at_the_typical_price() -> None:
+    line = candle_vwap(
+        [
+            minute(0, 10, 10, 10, 10, 0.0, 0),  # no volume yet: no VWAP
+            minute(1, 9, 12, 9, 9, 2.0, 2),  # typical (12 + 9 + 9) / 3 = 10
+            minute(2, 9, 9, 9, 9, 0.0, 0),  # no volume: the line stays
+            minute(3, 19, 22, 19, 19, 3.0, 1),  # typical 20 → (10*2 + 20*3) / 5 = 16
+        ]
+    )
+    assert line == [None, 10.0, 10.0, 16.0]
+    assert candle_vwap([]) == []

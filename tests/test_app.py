@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")
 RUN_TIMEOUT = 30.0
 MARKET = ("mock", "BTCUSDT")
+BOOK_CARDS = ["Best bid", "Best ask", "Mid", "Spread", "Spread (bps)", "Imbalance (top 5)"]
+SESSION_CARDS = ["Session VWAP", "Session CVD", "Realized vol · 5 min", "Vol spread · 5 min"]
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -431,16 +433,11 @@ def test_page_renders_every_part_on_the_simulated_feed(page: AppTest) -> None:
     assert 'data-state="simulated"' in status and "msg/s" in status and "resyncs" in status
     assert html_of(page, "simbanner") == SIMULATED_BANNER
 
-    assert [m.label for m in page.metric] == [
-        "Best bid",
-        "Best ask",
-        "Mid",
-        "Spread",
-        "Spread (bps)",
-        "Imbalance (top 5)",
-    ]
+    assert [m.label for m in page.metric] == [*BOOK_CARDS, *SESSION_CARDS]
     for m in page.metric:
         assert m.value != "—"
+    assert page.segmented_control(key="chart_view").value == "Price"
+    assert page.button(key="reset-mock-BTCUSDT").label == "Reset session"
 
     charts = page.get("plotly_chart")
     assert len(charts) == 1
@@ -455,6 +452,7 @@ def test_page_renders_every_part_on_the_simulated_feed(page: AppTest) -> None:
     tape = html_of(page, 'class="tape"')
     rows = len(re.findall(r'<tr class="(?:buy|sell)', tape))
     assert 1 <= rows <= 50
+    assert "WHALE ALERTS" in html_of(page, 'class="alerts"')
     assert "render " in html_of(page, 'class="footer"')
 
 
@@ -523,7 +521,7 @@ def test_invalid_symbol_is_refused_and_the_feed_keeps_running(page: AppTest) -> 
     )
     assert set(worker.store.snapshot().markets) == {("mock", "BTCUSDT"), ("mock", "ETHUSDT")}
     assert page.selectbox(key="market").options == ["BTCUSDT · mock", "ETHUSDT · mock"]
-    assert len(page.metric) == 6  # the page keeps running
+    assert len(page.metric) == 10  # the page keeps running
 
 
 def test_valid_symbols_reconfigure_the_feed(page: AppTest) -> None:
@@ -609,7 +607,7 @@ def test_two_exchanges_list_every_market_pair(page: AppTest) -> None:
     ]
     wait_for_history(worker, 0.2)
     page.run()
-    assert len(page.metric) == 6  # mock · BTCUSDT, the first pair, still has its numbers
+    assert len(page.metric) == 10  # mock · BTCUSDT, the first pair, still has its numbers
     page.selectbox(key="market").select(("binance", "ETHUSDT")).run()
     assert not page.exception
     assert len(page.metric) == 0
@@ -625,7 +623,8 @@ def test_unsynced_book_shows_why_instead_of_numbers(page: AppTest) -> None:
     worker.store.mark_unsynced("mock", "BTCUSDT", "resyncing: update id jumped")
     page.run()
     assert not page.exception
-    assert len(page.metric) == 0
+    # the session's trade figures stay (they come from trades, not from the book)
+    assert [m.label for m in page.metric] == SESSION_CARDS
     notices = [h.value for h in page.html if h.value.startswith('<div class="notice')]
     assert any("order book not synced — resyncing: update id jumped" in n for n in notices)
     assert not [h for h in page.html if h.value.startswith('<div class="ladder"')]
@@ -636,7 +635,7 @@ def test_depth_and_pause_choices(page: AppTest) -> None:
     page.run()
     wait_for_history(running_worker(), 0.2)
     page.selectbox(key="depth").select(20).run()
-    assert [m.label for m in page.metric][-1] == "Imbalance (top 20)"
+    assert [m.label for m in page.metric][5] == "Imbalance (top 20)"
     page.toggle(key="paused").set_value(True).run()
     assert "PAUSED · display frozen at" in html_of(page, 'class="statusbar')
     assert "paused" in html_of(page, 'class="footer"')

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,19 +64,15 @@ def healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """``streamlit run app/main.py`` on the simulated feed; killed (whole group) afterwards."""
+@contextmanager
+def streamlit_server(settings: dict[str, str], log_name: str) -> Iterator[str]:
+    """``streamlit run app/main.py`` with ``settings`` in its environment, on a free port;
+    yields its URL, then kills it (the whole process group). Its output goes to artifacts/."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "MARKET_EXCHANGE": "mock",
-        "MARKET_SYMBOLS": "BTCUSDT,ETHUSDT,SOLUSDT",
-        "MOCK_SEED": "7",
-    }
+    env = {**os.environ, **settings}
     ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "browser-server.log").open("wb")
+    log = (ARTIFACTS / log_name).open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/main.py",
          "--server.port", str(port), "--server.headless", "true"],
@@ -97,6 +94,14 @@ def server() -> Iterator[str]:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """The app on the simulated feed; killed (whole group) afterwards."""
+    settings = {"MARKET_EXCHANGE": "mock", "MARKET_SYMBOLS": "BTCUSDT,ETHUSDT,SOLUSDT"}
+    with streamlit_server({**settings, "MOCK_SEED": "7"}, "browser-server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +176,8 @@ def test_page_updates_by_itself_and_is_labelled_simulated(page: Any) -> None:
 def test_paused_display_keeps_the_users_zoom(page: Any) -> None:
     page.get_by_text("Pause display").click()
     page.locator(".statusbar .chip.paused").wait_for()
+    # the footer is the panel's last element: once it says paused, the paused run's chart is in
+    page.locator(".footer", has_text="paused").wait_for()
     frozen = best_bid(page)
     zoomed = drag_zoom(page)
     assert zoomed is not None and zoomed["auto"] is False

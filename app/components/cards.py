@@ -31,6 +31,7 @@ class Card:
     delta: str | None
     delta_color: str = "normal"  # "normal" | "inverse" | "off"
     help: str | None = None
+    arrow: str = "auto"  # "auto" | "up" | "down" | "off": "off" for a delta that is a note
 
 
 def reference_row(series: np.ndarray, lookback: float = DELTA_LOOKBACK_S) -> np.ndarray | None:
@@ -95,4 +96,5 @@ def render_cards(cards: list[Card]) -> None:
             delta_color=card.delta_color,  # type: ignore[arg-type]
             help=card.help,
             border=True,
+            delta_arrow=card.arrow,  # type: ignore[arg-type]
         )

@@ -5,8 +5,9 @@ worker each run, and a change is validated (``parse_symbols`` + ``Worker.reconfi
 before anything is sent. A refused change shows ``st.error`` and changes nothing.
 
 The feed controls and the pause are drawn on every page; the market view's choices (market,
-imbalance depth, chart window) only on the Market page. Each page's choices are kept while
-another page is shown.
+imbalance depth, chart window) and the whale alert thresholds only on the Market page. Each
+page's choices are kept while another page is shown. The thresholds, like the feed, live in
+the shared store: the inputs show the store's values and a refused one changes nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from app.components.alerts import fmt_threshold, parse_notional
+from app.components.fmt import fmt_notional
 from app.components.overview import SORT_KEY
+from app.components.selector import CHART_VIEW_KEY, TIMEFRAME_KEY
 from market.errors import InvalidSymbol, MarketError
 from market.settings import EXCHANGES, MAX_SYMBOLS, Settings, parse_symbols
-from market.store import DEFAULT_SERIES_INTERVAL, IMBALANCE_DEPTHS, MarketKey
+from market.store import DEFAULT_SERIES_INTERVAL, IMBALANCE_DEPTHS, MarketKey, MarketStore
 from market.worker import Worker
 
 EXCHANGE_LABELS = {"mock": "mock (simulated)"}
@@ -33,7 +37,9 @@ WINDOWS: dict[str, float | None] = {
 DEFAULT_WINDOW = "5 min"
 # Widgets drawn on one page only: Streamlit forgets a widget's value on a run that does not
 # draw it, unless the key is written back at the start of every run.
-PAGE_WIDGET_KEYS = ("market", "depth", "window", SORT_KEY)
+PAGE_WIDGET_KEYS = ("market", "depth", "window", SORT_KEY, CHART_VIEW_KEY, TIMEFRAME_KEY)
+WHALE_DEFAULT_KEY = "whale_default"
+WHALE_SYMBOL_KEY = "whale_symbol"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +157,7 @@ def render_sidebar(worker: Worker, *, market_view: bool = True) -> Prefs:
             )
         if market_view:
             render_market_view(markets)
+            render_whale_settings(worker.store, str(state["market"][1]))
         st.markdown("### Display")
         st.toggle(
             "Pause display",
@@ -184,3 +191,63 @@ def render_market_view(markets: Sequence[MarketKey]) -> None:
         help="Levels a side summed into the imbalance card and chart.",
     )
     st.selectbox("Chart window", tuple(WINDOWS), key="window")
+
+
+def default_whale_threshold(store: MarketStore) -> float:
+    """The threshold of symbols without their own. The store has no getter for it: asking for
+    the empty name, which no symbol can have (symbols are validated non-empty), returns it."""
+    return store.whale_threshold("")
+
+
+def apply_whale(store: MarketStore, symbol: str | None) -> None:
+    """on_change of a threshold input: parse, then set the store; a refusal changes nothing."""
+    state = st.session_state
+    key = WHALE_DEFAULT_KEY if symbol is None else WHALE_SYMBOL_KEY
+    where = "default" if symbol is None else symbol
+    current = default_whale_threshold(store) if symbol is None else store.whale_threshold(symbol)
+    text = str(state.get(key, ""))
+    try:
+        value = parse_notional(text)
+        store.set_whale_threshold(value, symbol)
+    except ValueError as exc:
+        state["whale_error"] = (
+            f"Whale threshold ({where}): {exc}. Nothing was changed: it stays at "
+            f"{fmt_threshold(current)}."
+        )
+        return
+    state["whale_error"] = None
+    state["whale_seen"] = None  # show the stored values (normalized) on this run
+
+
+def render_whale_settings(store: MarketStore, symbol: str) -> None:
+    """The default threshold and the chosen market's symbol's own, as the store has them."""
+    state = st.session_state
+    default = default_whale_threshold(store)
+    own = store.whale_threshold(symbol)
+    if state.get("whale_seen") != (symbol, default, own):  # first run, a change, another viewer
+        state[WHALE_DEFAULT_KEY] = fmt_threshold(default)
+        state[WHALE_SYMBOL_KEY] = fmt_threshold(own)
+        state["whale_seen"] = (symbol, default, own)
+        state["whale_error"] = None
+    st.markdown("### Whale alerts")
+    st.caption(
+        "A trade of at least this notional (quote units: 250000, 250k, 1.5M) is an alert; "
+        "0 turns alerts off. Shared by every viewer; applies from the next trade."
+    )
+    st.text_input(
+        "Default (every symbol)",
+        key=WHALE_DEFAULT_KEY,
+        on_change=apply_whale,
+        args=(store, None),
+        help="For every symbol without a threshold of its own (also WHALE_NOTIONAL in .env).",
+    )
+    st.text_input(
+        f"{symbol} (every exchange)",
+        key=WHALE_SYMBOL_KEY,
+        on_change=apply_whale,
+        args=(store, symbol),
+        help=f"{symbol}'s own threshold, on every exchange (also WHALE_NOTIONAL_{symbol} in "
+        ".env). Now: " + ("off" if own == 0 else f"≥ {fmt_notional(own)}") + ".",
+    )
+    if state.get("whale_error"):
+        st.error(state["whale_error"])

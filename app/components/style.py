@@ -77,6 +77,28 @@ table.trades tr.big.buy { background: rgba(14,203,129,0.16); }
 table.trades tr.big.sell { background: rgba(246,70,93,0.16); }
 table.trades td.tm { color: #8b93a7; }
 table.trades td.empty { text-align: center; color: #8b93a7; padding: 8px; }
+/* whale alerts, under the chart */
+div.alerts { max-height: 290px; overflow-y: auto; background: #11151e;
+  border: 1px solid #232a38; border-radius: 6px; }
+div.alerts .panelhead { position: sticky; top: 0; background: #11151e; }
+table.alerts { width: 100%; border-collapse: collapse; table-layout: fixed;
+  font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  font-variant-numeric: tabular-nums; }
+table.alerts tr { border: none; background-color: transparent; }
+table.alerts th { color: #8b93a7; font-weight: 500; text-align: right; padding: 1px 6px;
+  border: none; background: none; }
+table.alerts td { text-align: right; padding: 0 6px; border: none; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; color: #c9d1e0; }
+table.alerts th.tm, table.alerts td.tm { width: 15%; text-align: left; color: #8b93a7; }
+table.alerts th.mk, table.alerts td.mk { width: 30%; text-align: left; }
+table.alerts th.sd { width: 9%; }
+table.alerts th.val { width: 13%; }
+table.alerts td.mk .ex { color: #8b93a7; font-size: 11px; }
+table.alerts td.mk .simtag { font-size: 10px; }
+table.alerts tr.buy td.sd, table.alerts tr.buy td.px { color: #0ecb81; font-weight: 700; }
+table.alerts tr.sell td.sd, table.alerts tr.sell td.px { color: #f6465d; font-weight: 700; }
+table.alerts td.val { color: #e6e6e6; font-weight: 700; }
+table.alerts td.empty { text-align: center; color: #8b93a7; padding: 8px; }
 .footer { color: #5d6577; font: 11px ui-monospace, monospace; text-align: right; }
 
 /* overview */
