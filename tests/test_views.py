@@ -636,3 +636,19 @@ def test_whale_thresholds_refuse_bad_input_and_set_good_input(page: AppTest) -> 
     page.selectbox(key="market").select(("mock", "ETHUSDT")).run()
     assert page.text_input(key="whale_symbol").label == "ETHUSDT (every exchange)"
     assert page.text_input(key="whale_symbol").value == "250,000"
+
+
+def test_a_replay_is_labelled_replay_not_live_and_not_simulated() -> None:
+    store = MarketStore()
+    store.reset_market("replay", "BTCUSDT", "replay", "")
+    bids = tuple((100.0 - i, 1.0) for i in range(5))
+    asks = tuple((101.0 + i, 1.0) for i in range(5))
+    store.update_book("replay", "BTCUSDT", bids, asks, 1, T0)
+    store.set_status(FeedStatus("replay", state="live", source="replay", detail="replay of x.gz"))
+    at = AppTest.from_function(panel, args=(store, Prefs("replay", "BTCUSDT", 5, "15 min", False)))
+    at.run(timeout=30)
+    assert not at.exception, at.exception
+    banners = [h.value for h in at.html if 'class="simbanner"' in h.value]
+    assert len(banners) == 1 and 'data-testid="replay-banner"' in banners[0]
+    ladder = [h.value for h in at.html if "simtag" in h.value and "100.00" in h.value]
+    assert ladder and all(">REPLAY<" in h and "SIMULATED" not in h for h in ladder)

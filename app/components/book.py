@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 
-from app.components.fmt import esc, fmt_bps, fmt_price, fmt_qty, qty_decimals
+from app.components.fmt import tag, esc, fmt_bps, fmt_price, fmt_qty, qty_decimals
 from market.events import Levels
 from market.metrics import cumulative_depth, top_of_book
 
@@ -36,7 +36,7 @@ def ladder_html(
     decimals: int,
     *,
     symbol: str,
-    simulated: bool,
+    simulated: bool | str,
     levels: int = LADDER_LEVELS,
 ) -> str:
     """Top ``levels`` a side; bars are scaled to the larger of the two cumulative totals."""
@@ -54,7 +54,7 @@ def ladder_html(
         f'<td class="px">{fmt_price(tob.mid, decimals + 1)}</td>'
         f"<td>{fmt_price(tob.spread, decimals)}</td><td>{fmt_bps(tob.spread_bps)}</td></tr>"
     )
-    sim = ' <span class="simtag">SIMULATED</span>' if simulated else ""
+    sim = f' <span class="simtag">{tag(simulated)}</span>' if simulated else ""
     return (
         '<div class="ladder">'
         f'<div class="panelhead">ORDER BOOK · {esc(symbol)} · top {levels}{sim}</div>'

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 
+from app.components.fmt import tag
 from app.components.series import COL, MAX_DRAWN_POINTS, downsample_indices
 from market.analytics import Candle, candle_vwap
 from market.events import Levels
@@ -39,9 +40,9 @@ MIN_CANDLE_SPAN = 40  # fewer candles are drawn at the width they would have amo
 
 
 def chart_title(
-    symbol: str, exchange: str, simulated: bool, what: str = "mid, best bid/ask band"
+    symbol: str, exchange: str, simulated: bool | str, what: str = "mid, best bid/ask band"
 ) -> str:
-    label = " · <b style='color:#f0b90b'>SIMULATED</b>" if simulated else ""
+    label = f" · <b style='color:#f0b90b'>{tag(simulated)}</b>" if simulated else ""
     return f"<b>{symbol}</b> · {exchange} · {what}{label}"
 
 
@@ -147,7 +148,7 @@ def build_price_figure(
     exchange: str,
     symbol: str,
     depth: int,
-    simulated: bool,
+    simulated: bool | str,
     max_points: int = MAX_DRAWN_POINTS,
     height: int = CHART_HEIGHT,
     decimals: int | None = None,
@@ -256,7 +257,7 @@ def build_flow_figure(
     *,
     exchange: str,
     symbol: str,
-    simulated: bool,
+    simulated: bool | str,
     max_points: int = MAX_DRAWN_POINTS,
     height: int = CHART_HEIGHT,
     decimals: int | None = None,
@@ -358,7 +359,7 @@ def build_candles_figure(
     interval_ms: int,
     exchange: str,
     symbol: str,
-    simulated: bool,
+    simulated: bool | str,
     height: int = CHART_HEIGHT,
     decimals: int | None = None,
 ) -> go.Figure:
@@ -472,7 +473,7 @@ def build_depth_figure(
     *,
     exchange: str,
     symbol: str,
-    simulated: bool,
+    simulated: bool | str,
     decimals: int,
     height: int = CHART_HEIGHT,
 ) -> go.Figure:

@@ -33,7 +33,7 @@ from app.components.selector import ChartChoice, chart_choice, render_selector
 from app.components.series import COL, RECENT_ROWS, series_array, thin_rows, window
 from app.components.session import render_session, session_cards
 from app.components.sidebar import Prefs
-from app.components.status import is_simulated, notice_html, render_status
+from app.components.status import notice_html, render_status, source_label
 from app.components.trades import TAPE_ROWS, tape_html
 from market.analytics import MINUTE_MS, Candle, aggregate_candles, candles
 from market.metrics import top_of_book
@@ -67,7 +67,7 @@ def build_chart(
     depth: int,
     decimals: int,
     synced: bool,
-    simulated: bool,
+    simulated: bool | str,
 ) -> go.Figure:
     """The figure of the chosen chart (only that one is built)."""
     ex, sym, sim = view.exchange, view.symbol, simulated
@@ -117,7 +117,7 @@ def draw(store: MarketStore, prefs: Prefs, choice: ChartChoice | None = None) ->
     )
     status = snap.statuses.get(prefs.exchange)
     view = snap.markets.get(key)
-    simulated = is_simulated(view, status)
+    simulated = source_label(view, status)
     render_status(status, simulated, snap.taken_at if prefs.paused else None)
     sims = simulated_markets(snap)
     toast_new_alerts(snap.alerts, sims)

@@ -113,3 +113,8 @@ def fmt_clock(ts_s: float) -> str:
 def esc(text: object) -> str:
     """HTML-escape anything that reaches ``st.html`` (symbols and details come from outside)."""
     return html.escape(str(text), quote=True)
+
+
+def tag(label: bool | str) -> str:
+    """The tag text for a ``source_label`` (or a plain True: simulated)."""
+    return label if isinstance(label, str) and label else "SIMULATED"

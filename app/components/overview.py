@@ -26,7 +26,7 @@ import streamlit as st
 from pandas.io.formats.style import Styler  # type: ignore[import-untyped]
 
 from app.components.fmt import DASH, esc, fmt_notional, fmt_price, price_decimals
-from app.components.status import SIMULATED_BANNER, is_simulated, notice_html, status_html
+from app.components.status import REPLAY_BANNER, SIMULATED_BANNER, is_simulated, notice_html, status_html
 from market.events import FeedStatus
 from market.metrics import spread_bps, top_of_book
 from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
@@ -393,6 +393,8 @@ def draw_overview(
     )
     if any(r.simulated for r in rows):
         st.html(SIMULATED_BANNER)
+    if any(r.source == "replay" for r in rows):
+        st.html(REPLAY_BANNER)
     if not rows:
         st.html(notice_html("No market is watched: choose exchanges and symbols.", "info"))
         return time.perf_counter() - started

@@ -25,6 +25,17 @@ def is_simulated(view: MarketView | None, status: FeedStatus | None) -> bool:
     )
 
 
+def source_label(view: MarketView | None, status: FeedStatus | None) -> str:
+    """What the numbers on screen are, when they are not live: "SIMULATED", "REPLAY" or ""."""
+    if is_simulated(view, status):
+        return "SIMULATED"
+    if (view is not None and view.source == "replay") or (
+        status is not None and status.source == "replay"
+    ):
+        return "REPLAY"
+    return ""
+
+
 def status_html(
     status: FeedStatus | None, *, paused_at: float | None = None, exchange: str | None = None
 ) -> str:
@@ -78,6 +89,10 @@ def status_html(
     )
 
 
+REPLAY_BANNER = (
+    '<div class="simbanner" data-testid="replay-banner">'
+    "⏵ REPLAY — a recording played back (MARKET_EXCHANGE=replay), not the live market.</div>"
+)
 SIMULATED_BANNER = (
     '<div class="simbanner" data-testid="simulated-banner">'
     "⚠ SIMULATED DATA — generated locally by the simulated feed, not a real market. "
@@ -90,7 +105,11 @@ def notice_html(text: str, kind: str = "warn") -> str:
     return f'<div class="notice {esc(kind)}">{esc(text)}</div>'
 
 
-def render_status(status: FeedStatus | None, simulated: bool, paused_at: float | None) -> None:
+def render_status(
+    status: FeedStatus | None, simulated: bool | str, paused_at: float | None
+) -> None:
     st.html(status_html(status, paused_at=paused_at))
-    if simulated:
+    if simulated == "REPLAY":
+        st.html(REPLAY_BANNER)
+    elif simulated:
         st.html(SIMULATED_BANNER)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from app.components.fmt import fmt_clock, fmt_notional, fmt_price, fmt_qty, qty_decimals
+from app.components.fmt import tag, fmt_clock, fmt_notional, fmt_price, fmt_qty, qty_decimals
 from market.events import Trade
 
 TAPE_ROWS = 50
@@ -23,7 +23,7 @@ def tape_html(
     trades: Sequence[Trade],
     decimals: int,
     *,
-    simulated: bool,
+    simulated: bool | str,
     rows: int = TAPE_ROWS,
     factor: float = LARGE_FACTOR,
 ) -> str:
@@ -44,7 +44,7 @@ def tape_html(
         )
     if not body:
         body.append('<tr><td colspan="4" class="empty">waiting for trades…</td></tr>')
-    sim = ' <span class="simtag">SIMULATED</span>' if simulated else ""
+    sim = f' <span class="simtag">{tag(simulated)}</span>' if simulated else ""
     return (
         '<div class="tape">'
         '<div class="panelhead" '
