@@ -247,6 +247,21 @@ class MarketStore:
                 m.session.whale_threshold = self._whale.get(m.symbol, self._whale_default)
             self._version += 1
 
+    @property
+    def whale_default(self) -> float:
+        """The threshold of every symbol without its own."""
+        with self._lock:
+            return self._whale_default
+
+    def clear_whale_threshold(self, symbol: str) -> None:
+        """``symbol`` goes back to the default threshold."""
+        with self._lock:
+            self._whale.pop(symbol, None)
+            for m in self._markets.values():
+                if m.symbol == symbol:
+                    m.session.whale_threshold = self._whale_default
+            self._version += 1
+
     def whale_threshold(self, symbol: str) -> float:
         with self._lock:
             return self._whale.get(symbol, self._whale_default)

@@ -270,6 +270,10 @@ def test_whale_threshold_per_symbol_overrides_the_default() -> None:
     assert len(store.snapshot().alerts) == 2
     with pytest.raises(ValueError, match="whale threshold"):
         store.set_whale_threshold(float("nan"))
+    assert store.whale_default == 0.0
+    store.clear_whale_threshold("BTCUSDT")  # back to the default: off
+    store.add_trades("binance", "BTCUSDT", [_trade(100.0, 1e4, "buy", 5)])
+    assert (store.whale_threshold("BTCUSDT"), len(store.snapshot().alerts)) == (0.0, 2)
 
 
 def test_series_row_of_a_one_sided_book_has_nan_where_unknown() -> None:

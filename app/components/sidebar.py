@@ -196,7 +196,7 @@ def render_market_view(markets: Sequence[MarketKey]) -> None:
 def default_whale_threshold(store: MarketStore) -> float:
     """The threshold of symbols without their own. The store has no getter for it: asking for
     the empty name, which no symbol can have (symbols are validated non-empty), returns it."""
-    return store.whale_threshold("")
+    return store.whale_default
 
 
 def apply_whale(store: MarketStore, symbol: str | None) -> None:
