@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export MARKET_EXCHANGE=mock
 export MARKET_SYMBOLS="${MARKET_SYMBOLS:-BTCUSDT,ETHUSDT,SOLUSDT}"
+# simulated trades reach ~4k-90k notional: a lower threshold shows the whale alerts working
+export WHALE_NOTIONAL="${WHALE_NOTIONAL:-25000}"
 exec ./run.sh app "$@"
