@@ -47,7 +47,12 @@ def symbols_for(n: int) -> list[str]:
 
 
 def exchange_process(
-    feed: str, symbols: list[str], urls: mp.Queue, stop: mp.Event, counts: mp.Queue  # type: ignore[type-arg]
+    feed: str,
+    symbols: list[str],
+    urls: mp.Queue,  # type: ignore[type-arg]
+    stop: mp.Event,  # type: ignore[valid-type]
+    counts: mp.Queue,  # type: ignore[type-arg]
+    release: mp.Event,  # type: ignore[valid-type]
 ) -> None:
     """The fake exchange, paced: every step one diff per symbol, trades, tickers each 1 s."""
     sys.path.insert(0, str(ROOT))
@@ -85,6 +90,7 @@ def exchange_process(
             time.sleep(max(0.0, next_at - time.monotonic()))
         truth = {s: ex.truth(s, 20) for s in symbols}
         counts.put((sent, truth))
+        release.wait(60)  # stay up until the books are compared (a close would reset them)
 
 
 def cpu_seconds() -> float:
@@ -101,8 +107,9 @@ def run(feed: str, n: int, seconds: float) -> dict[str, object]:
         urls: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
         counts: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
         stop = ctx.Event()
+        release = ctx.Event()
         proc = ctx.Process(
-            target=exchange_process, args=(feed, symbols, urls, stop, counts), daemon=True
+            target=exchange_process, args=(feed, symbols, urls, stop, counts, release), daemon=True
         )
         proc.start()
         ws_url, rest_url = urls.get(timeout=30)
@@ -166,6 +173,7 @@ def run(feed: str, n: int, seconds: float) -> dict[str, object]:
         )
         result["books_equal_truth"] = f"{exact}/{n}"
         result["sent"] = sent
+        release.set()
         proc.join(10)
     worker.stop()
     return result
