@@ -1,13 +1,18 @@
-"""Shared test helpers: where the real recordings live, and a poll-with-deadline."""
+"""Shared test helpers: where the real recordings live, a poll-with-deadline, and workers that
+are always stopped."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
+
+if TYPE_CHECKING:
+    from market.settings import Settings
+    from market.worker import Timing, Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -33,3 +38,21 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[..., "Worker"]]:
+    """``start_worker(settings, timing)`` starts a real Worker; every one is stopped (and its
+    thread joined) at teardown."""
+    from market.worker import Worker
+
+    workers: list[Worker] = []
+
+    def start(settings: "Settings", timing: "Timing") -> Worker:
+        worker = Worker(settings, timing=timing).start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

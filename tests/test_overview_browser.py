@@ -8,11 +8,7 @@ and the "N markets" line the page writes. Screenshots (1400×900) go to ``artifa
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +16,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_for
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, healthy
+from tests.test_browser import (  # noqa: F401  (browser: the module's chromium)
+    ARTIFACTS,
+    CHROMIUM,
+    browser,
+    streamlit_server,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,49 +37,9 @@ GRID = '[data-testid="stDataFrame"]'
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """``streamlit run app/main.py`` on 100 simulated markets; killed (whole group) after."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "MARKET_EXCHANGE": "mock",
-        "MARKET_SYMBOLS": ",".join(SYMBOLS),
-        "MOCK_SEED": "7",
-    }
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "browser-overview-server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/main.py",
-         "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for(
-            lambda: proc.poll() is not None or healthy(url), timeout=60.0, interval=0.2,
-            what="the streamlit health endpoint",
-        )  # fmt: skip
-        assert proc.poll() is None, f"streamlit exited with {proc.returncode}; see {log.name}"
+    settings = {"MARKET_EXCHANGE": "mock", "MARKET_SYMBOLS": ",".join(SYMBOLS), "MOCK_SEED": "7"}
+    with streamlit_server(settings, "browser-overview-server.log") as url:
         yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

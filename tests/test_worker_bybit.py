@@ -30,20 +30,14 @@ WorkerFactory = Callable[..., Worker]
 
 
 @pytest.fixture
-def make_worker() -> Iterator[WorkerFactory]:
-    workers: list[Worker] = []
-
+def make_worker(start_worker: Callable[..., Worker]) -> WorkerFactory:
     def make(ex: FakeBybit, symbols: tuple[str, ...] = (BTC, ETH), timing: Timing = FAST) -> Worker:
         settings = Settings(
             exchanges=("bybit",), symbols=symbols, bybit_ws_url=ex.ws_url, connection_timeout=5.0
         )
-        worker = Worker(settings, timing=timing).start()
-        workers.append(worker)
-        return worker
+        return start_worker(settings, timing)
 
-    yield make
-    for worker in workers:
-        worker.stop()
+    return make
 
 
 def view(worker: Worker, symbol: str) -> MarketView:

@@ -29,21 +29,15 @@ WorkerFactory = Callable[..., Worker]
 
 
 @pytest.fixture
-def make_worker() -> Iterator[WorkerFactory]:
-    workers: list[Worker] = []
-
+def make_worker(start_worker: Callable[..., Worker]) -> WorkerFactory:
     def make(ex: FakeHyperLiquid, symbols: tuple[str, ...] = ("BTCUSDT",), timing: Timing = FAST) -> Worker:
         settings = Settings(
             exchanges=("hyperliquid",), symbols=symbols, hyperliquid_ws_url=ex.ws_url,
             connection_timeout=5.0,
         )
-        worker = Worker(settings, timing=timing).start()
-        workers.append(worker)
-        return worker
+        return start_worker(settings, timing)
 
-    yield make
-    for worker in workers:
-        worker.stop()
+    return make
 
 
 def view(worker: Worker, symbol: str = "BTCUSDT") -> MarketView:
