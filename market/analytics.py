@@ -29,8 +29,10 @@ class Candle:
     close: float
     volume: float
     trades: int
+    notional: float = 0.0  # Σ price × size: the candle's own VWAP is notional / volume
 
     def as_list(self) -> list[float | int]:
+        """``[open_ms, open, high, low, close, volume, n_trades]`` (the CLI's form)."""
         return [self.open_ms, self.open, self.high, self.low, self.close, self.volume, self.trades]
 
 
@@ -141,24 +143,25 @@ def aggregate_candles(source: Sequence[Candle], interval_ms: int) -> list[Candle
                 c.close,
                 last.volume + c.volume,
                 last.trades + c.trades,
+                last.notional + c.notional,
             )
             continue
         if out:
             prev = out[-1].close
             for t in range(out[-1].open_ms + interval_ms, start, interval_ms):
                 out.append(Candle(t, prev, prev, prev, prev, 0.0, 0))
-        out.append(Candle(start, c.open, c.high, c.low, c.close, c.volume, c.trades))
+        out.append(Candle(start, c.open, c.high, c.low, c.close, c.volume, c.trades, c.notional))
     return out
 
 
 def candle_vwap(source: Sequence[Candle]) -> list[float | None]:
-    """The VWAP line drawn over candles: at each candle, the VWAP from the first candle through
-    it, each candle's volume taken at its typical price ``(high + low + close) / 3`` (the usual
-    charting convention: candles do not keep price × size). None until there is volume."""
+    """The VWAP line drawn over candles: at each candle, the VWAP of every trade from the first
+    candle through it (exact: candles keep price × size; a candle built without it counts its
+    volume at the typical price ``(high + low + close) / 3``). None until there is volume."""
     out: list[float | None] = []
     pq = q = 0.0
     for c in source:
-        pq += (c.high + c.low + c.close) / 3.0 * c.volume
+        pq += c.notional if c.notional > 0 else (c.high + c.low + c.close) / 3.0 * c.volume
         q += c.volume
         out.append(pq / q if q > 0 else None)
     return out
@@ -176,7 +179,7 @@ class CandleBuilder:
         if interval_ms <= 0:
             raise ValueError("interval_ms must be positive")
         self.interval_ms = interval_ms
-        # each candle: [open_ms, open, high, low, close, volume, trades]
+        # each candle: [open_ms, open, high, low, close, volume, trades, notional]
         self._rows: deque[list[float]] = deque(maxlen=maxlen)
 
     def add(self, price: float, qty: float, ts_ms: int) -> None:
@@ -201,15 +204,15 @@ class CandleBuilder:
                 gaps = min(gaps, rows.maxlen)
                 t = start - gaps * self.interval_ms
             while t < start:
-                rows.append([t, prev_close, prev_close, prev_close, prev_close, 0.0, 0])
+                rows.append([t, prev_close, prev_close, prev_close, prev_close, 0.0, 0, 0.0])
                 t += self.interval_ms
-        rows.append([start, price, price, price, price, qty, 1])
+        rows.append([start, price, price, price, price, qty, 1, price * qty])
 
     def candles(self, last: int | None = None) -> list[Candle]:
         rows = list(self._rows)
         if last is not None:
             rows = rows[-last:] if last > 0 else []
-        return [Candle(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in rows]
+        return [Candle(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7]) for r in rows]
 
 
 def _merge(row: list[float], price: float, qty: float) -> None:
@@ -218,6 +221,7 @@ def _merge(row: list[float], price: float, qty: float) -> None:
     row[4] = price
     row[5] += qty
     row[6] += 1
+    row[7] += price * qty
 
 
 class SessionStats:

@@ -208,3 +208,18 @@ def test_candle_vwap_is_cumulative_at_the_typical_price() -> None:
     )
     assert line == [None, 10.0, 10.0, 16.0]
     assert candle_vwap([]) == []
+
+
+def test_candle_vwap_from_built_candles_equals_the_trades_vwap() -> None:
+    trades = [
+        Trade("x", "S", 100.0, 2.0, "buy", 1_000), Trade("x", "S", 110.0, 1.0, "sell", 30_000),
+        Trade("x", "S", 90.0, 3.0, "buy", 61_000), Trade("x", "S", 95.0, 1.0, "buy", 200_000),
+    ]  # fmt: skip
+    built = candles(trades, MINUTE_MS)
+    assert [c.notional for c in built] == [310.0, 270.0, 0.0, 95.0]
+    line = candle_vwap(built)
+    assert line == [
+        pytest.approx(310.0 / 3.0), pytest.approx(580.0 / 6.0), pytest.approx(580.0 / 6.0),
+        pytest.approx(vwap(trades)),
+    ]  # fmt: skip
+    assert candle_vwap(aggregate_candles(built, 5 * MINUTE_MS)) == [pytest.approx(vwap(trades))]

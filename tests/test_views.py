@@ -126,8 +126,10 @@ def spec_of(at: AppTest) -> dict[str, Any]:
     return spec
 
 
-def candle(minute: int, o: float, h: float, lo: float, c: float, v: float, n: int) -> Candle:
-    return Candle(T0_MS + minute * MINUTE, o, h, lo, c, v, n)
+def candle(
+    minute: int, o: float, h: float, lo: float, c: float, v: float, n: int, pq: float = 0.0
+) -> Candle:
+    return Candle(T0_MS + minute * MINUTE, o, h, lo, c, v, n, pq)
 
 
 # -- pure: figures ----------------------------------------------------------------------------
@@ -265,25 +267,25 @@ def test_every_figure_passes_plotlys_full_validation() -> None:
 def test_chart_candles_per_timeframe() -> None:
     view = filled_store().snapshot().markets[MARKET]
     one_minute = [
-        candle(0, 100, 103, 100, 103, 4.0, 2),
-        candle(1, 101, 101, 101, 101, 2.0, 1),
+        candle(0, 100, 103, 100, 103, 4.0, 2, 100 * 1.0 + 103 * 3.0),
+        candle(1, 101, 101, 101, 101, 2.0, 1, 202.0),
         candle(2, 101, 101, 101, 101, 0.0, 0),
         candle(3, 101, 101, 101, 101, 0.0, 0),
         candle(4, 101, 101, 101, 101, 0.0, 0),
-        candle(5, 100, 100, 100, 100, 20.0, 1),
+        candle(5, 100, 100, 100, 100, 20.0, 1, 2000.0),
     ]
     assert chart_candles(view, MINUTE) == one_minute
     assert chart_candles(view, 5 * MINUTE) == [
-        candle(0, 100, 103, 100, 101, 6.0, 3),
-        candle(5, 100, 100, 100, 100, 20.0, 1),
+        candle(0, 100, 103, 100, 101, 6.0, 3, 611.0),
+        candle(5, 100, 100, 100, 100, 20.0, 1, 2000.0),
     ]
-    assert chart_candles(view, 15 * MINUTE) == [candle(0, 100, 103, 100, 100, 26.0, 4)]
+    assert chart_candles(view, 15 * MINUTE) == [candle(0, 100, 103, 100, 100, 26.0, 4, 2611.0)]
     seconds = chart_candles(view, 1_000)  # from the tape, without the backfilled trade
     assert len(seconds) == 331
-    assert seconds[0] == Candle(T0_MS, 100, 100, 100, 100, 1.0, 1)
-    assert seconds[1] == Candle(T0_MS + 1_000, 103, 103, 103, 103, 3.0, 1)
-    assert seconds[2] == Candle(T0_MS + 2_000, 103, 103, 103, 103, 0.0, 0)
-    assert seconds[-1] == Candle(T0_MS + 330_000, 100, 100, 100, 100, 20.0, 1)
+    assert seconds[0] == Candle(T0_MS, 100, 100, 100, 100, 1.0, 1, 100.0)
+    assert seconds[1] == Candle(T0_MS + 1_000, 103, 103, 103, 103, 3.0, 1, 309.0)
+    assert seconds[2] == Candle(T0_MS + 2_000, 103, 103, 103, 103, 0.0, 0, 0.0)
+    assert seconds[-1] == Candle(T0_MS + 330_000, 100, 100, 100, 100, 20.0, 1, 2000.0)
 
 
 # -- pure: session ----------------------------------------------------------------------------
