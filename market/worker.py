@@ -319,7 +319,7 @@ class Worker:
         for exchange in list(self._feeds):
             if exchange not in settings.exchanges:
                 del self._feeds[exchange]
-                self._tasks.pop(exchange).cancel()
+                self._tasks[exchange].cancel()  # kept: a feed added again waits for it to end
         self._purge(settings)
         for exchange in settings.exchanges:
             feed = self._feeds.get(exchange)

@@ -101,3 +101,28 @@ def test_a_change_below_the_published_levels_moves_only_the_id() -> None:
     assert (v.bids, v.series) == (before.bids, before.series)
     assert (v.update_id, v.updated_at, v.book_updates) == (2, 1.0, 2)
     assert p.syncs["BTCUSDT"].book.levels()[0][77.0] == 5.0
+
+
+def test_an_exchange_removed_and_added_again_comes_back_clean() -> None:
+    from market.worker import Timing, Worker
+    from tests.conftest import wait_for
+
+    settings = Settings(
+        exchanges=("mock",), symbols=("BTCUSDT",), mock_seed=1,
+        binance_ws_url="ws://127.0.0.1:9", binance_rest_url="http://127.0.0.1:9",  # loopback only
+    )
+    worker = Worker(settings, timing=Timing(mock_interval=0.02, status_interval=0.05)).start()
+    try:
+        wait_for(lambda: worker.store.snapshot().statuses.get("mock") is not None, 5.0, what="status")
+        worker.reconfigure(exchanges=("binance",))  # nothing listens on port 9: never connects
+        worker.reconfigure(exchanges=("mock",))
+        def back() -> bool:
+            snap = worker.store.snapshot(series=False)
+            status = snap.statuses.get("mock")
+            view = snap.markets.get(("mock", "BTCUSDT"))
+            return status is not None and status.state == "simulated" and view is not None and view.synced
+        wait_for(back, 5.0, what="mock simulated again")
+        snap = worker.store.snapshot(series=False)
+        assert set(snap.statuses) == {"mock"} and list(snap.markets) == [("mock", "BTCUSDT")]
+    finally:
+        worker.stop()
