@@ -158,7 +158,9 @@ def run(feed: str, n: int, seconds: float) -> dict[str, object]:
         "bad_messages": status1.bad_messages,
         "resyncs": status1.resyncs,
         "reconnects": status1.reconnects,
-        "snapshot_ms_median": round(sorted(snapshots)[len(snapshots) // 2], 3) if snapshots else None,
+        "snapshot_ms_median": round(sorted(snapshots)[len(snapshots) // 2], 3)
+        if snapshots
+        else None,
     }
     if proc is not None:
         stop.set()

@@ -93,7 +93,9 @@ def main() -> None:
                     pages = [context.new_page() for _ in range(n)]
                     for page in pages:
                         page.goto(url)
-                        page.wait_for_selector('[data-testid="stMarkdownContainer"]', timeout=60_000)
+                        page.wait_for_selector(
+                            '[data-testid="stMarkdownContainer"]', timeout=60_000
+                        )
                     time.sleep(3.0)  # warm-up: the first runs build caches
                     c0, w0 = cpu_seconds(server.pid), time.monotonic()
                     time.sleep(args.seconds)

@@ -30,16 +30,15 @@ from typing import Any, NoReturn
 
 import orjson
 
-from market.errors import InvalidSymbol, SettingsError
-from market.settings import EXCHANGES, REPLAY, Settings, parse_exchanges, parse_speed, parse_symbols
-from market.store import MarketView, StoreSnapshot
-from market.events import FeedStatus
 from market.analytics import depth_delta
-from market.metrics import imbalance, top_of_book
-from market.store import MarketStore
 from market.bench import bench as run_bench
 from market.bench import describe as describe_bench
+from market.errors import InvalidSymbol, SettingsError
+from market.events import FeedStatus
+from market.metrics import imbalance, top_of_book
 from market.recording import Recorder
+from market.settings import EXCHANGES, REPLAY, Settings, parse_exchanges, parse_speed, parse_symbols
+from market.store import MarketStore, MarketView, StoreSnapshot
 from market.worker import Worker
 
 PROG = "python -m market"
@@ -80,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"one of {', '.join(EXCHANGES)}, or several comma-separated (one line per exchange "
         "and symbol); default: MARKET_EXCHANGE or binance",
     )
-    watch.add_argument("--symbols", help="comma-separated, e.g. BTCUSDT,ETHUSDT (default: MARKET_SYMBOLS)")
+    watch.add_argument(
+        "--symbols", help="comma-separated, e.g. BTCUSDT,ETHUSDT (default: MARKET_SYMBOLS)"
+    )
     watch.add_argument("--seconds", type=_positive(float, "--seconds", 7 * 86_400), default=20.0)
     watch.add_argument("--interval", type=_positive(float, "--interval", 3_600), default=1.0)
     watch.add_argument("--depth", type=_positive(int, "--depth", 1000), default=20)
@@ -128,7 +129,9 @@ def _num(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def market_line(view: MarketView, status: FeedStatus | None, depth: int, now: float) -> dict[str, Any]:
+def market_line(
+    view: MarketView, status: FeedStatus | None, depth: int, now: float
+) -> dict[str, Any]:
     """One JSON-ready line for one market (the public schema of DESIGN.md)."""
     bids, asks = (view.bids, view.asks) if view.synced else ((), ())
     tob = top_of_book(bids, asks)
@@ -141,12 +144,15 @@ def market_line(view: MarketView, status: FeedStatus | None, depth: int, now: fl
         "source": view.source,
         "status": {
             "state": status.state if status else "connecting",
-            "detail": (status.detail if status else "") + ("" if view.synced else f" [{view.symbol}: {view.detail}]"),
+            "detail": (status.detail if status else "")
+            + ("" if view.synced else f" [{view.symbol}: {view.detail}]"),
             "reconnects": status.reconnects if status else 0,
             "resyncs": status.resyncs if status else 0,
             "messages": status.messages if status else 0,
             "bad_messages": status.bad_messages if status else 0,
-            "last_message_age_s": _num(round(status.last_message_age_s, 3)) if status and status.last_message_age_s is not None else None,
+            "last_message_age_s": _num(round(status.last_message_age_s, 3))
+            if status and status.last_message_age_s is not None
+            else None,
             "msg_rate": status.msg_rate if status else 0.0,
         },
         "best_bid": tob.best_bid,
@@ -170,9 +176,15 @@ def market_line(view: MarketView, status: FeedStatus | None, depth: int, now: fl
             {"ts": a.ts_ms, "side": a.side, "price": a.price, "qty": a.qty, "notional": a.notional}
             for a in session.alerts[-ALERTS_SHOWN:]
         ],
-        "ticker": None if ticker is None else {
-            "last": ticker.last, "change_pct": ticker.change_pct, "volume": ticker.volume,
-            "quote_volume": ticker.quote_volume, "high": ticker.high, "low": ticker.low,
+        "ticker": None
+        if ticker is None
+        else {
+            "last": ticker.last,
+            "change_pct": ticker.change_pct,
+            "volume": ticker.volume,
+            "quote_volume": ticker.quote_volume,
+            "high": ticker.high,
+            "low": ticker.low,
         },
     }
 
@@ -240,7 +252,9 @@ def _symbols_argument(text: str) -> tuple[str, ...]:
         raise InvalidSymbol(f"--symbols: {exc}") from exc
 
 
-def _emit(out: Any, worker: Worker, exchanges: Sequence[str], symbols: Sequence[str], depth: int) -> None:
+def _emit(
+    out: Any, worker: Worker, exchanges: Sequence[str], symbols: Sequence[str], depth: int
+) -> None:
     snap = worker.store.snapshot(series=False, max_trades=1)
     for line in snapshot_lines(snap, exchanges, symbols, depth):
         out.write(line + b"\n")

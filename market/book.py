@@ -18,7 +18,7 @@ _INF = float("inf")
 
 
 class OrderBook:
-    __slots__ = ("symbol", "update_id", "_bids", "_asks", "_bid_prices", "_ask_prices")
+    __slots__ = ("_ask_prices", "_asks", "_bid_prices", "_bids", "symbol", "update_id")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -46,7 +46,9 @@ class OrderBook:
         self._ask_prices = sorted(self._asks)
         self.update_id = update_id
 
-    def apply(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int | None = None) -> None:
+    def apply(
+        self, bids: Iterable[Level], asks: Iterable[Level], update_id: int | None = None
+    ) -> None:
         """Apply changed levels (absolute quantities; 0 removes)."""
         _apply_side(self._bids, self._bid_prices, bids)
         _apply_side(self._asks, self._ask_prices, asks)
@@ -56,7 +58,10 @@ class OrderBook:
     def trim(self, depth: int) -> None:
         """Keep the best ``depth`` levels a side (a venue's window: Bybit's 50 levels drop the
         worst level when a better one enters, without always saying so)."""
-        for book, prices, worst in ((self._bids, self._bid_prices, True), (self._asks, self._ask_prices, False)):
+        for book, prices, worst in (
+            (self._bids, self._bid_prices, True),
+            (self._asks, self._ask_prices, False),
+        ):
             extra = len(prices) - depth
             if extra > 0:
                 gone = prices[:extra] if worst else prices[-extra:]
@@ -109,7 +114,9 @@ class OrderBook:
         )
 
     def is_crossed(self) -> bool:
-        return bool(self._bid_prices and self._ask_prices and self._bid_prices[-1] >= self._ask_prices[0])
+        return bool(
+            self._bid_prices and self._ask_prices and self._bid_prices[-1] >= self._ask_prices[0]
+        )
 
     def check_crossed(self) -> None:
         """Raise ``CrossedBook`` when best bid >= best ask."""

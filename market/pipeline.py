@@ -29,7 +29,16 @@ SyncFactory = Callable[[OrderBook], Sync]
 
 
 _TICKER_FIELDS = (
-    "last", "change_pct", "volume", "quote_volume", "high", "low", "bid", "ask", "ts_ms", "received_at",
+    "last",
+    "change_pct",
+    "volume",
+    "quote_volume",
+    "high",
+    "low",
+    "bid",
+    "ask",
+    "ts_ms",
+    "received_at",
 )
 
 
@@ -126,7 +135,9 @@ class Pipeline:
             return
         old = self.tickers.get(symbol)
         if old is not None:
-            changes = {f: getattr(ticker, f) for f in _TICKER_FIELDS if getattr(ticker, f) is not None}
+            changes = {
+                f: getattr(ticker, f) for f in _TICKER_FIELDS if getattr(ticker, f) is not None
+            }
             ticker = replace(old, **changes)
         self.tickers[symbol] = ticker
         self.store.update_ticker(self.exchange, self.names[symbol], ticker)

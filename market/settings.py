@@ -78,14 +78,24 @@ class Settings:
         return cls(
             exchanges=parse_exchanges("MARKET_EXCHANGE", get("MARKET_EXCHANGE", DEFAULT_EXCHANGE)),
             symbols=_symbols_setting(env, get),
-            fallback=parse_choice("MARKET_FALLBACK", get("MARKET_FALLBACK", DEFAULT_FALLBACK), FALLBACKS),
-            binance_ws_url=parse_url("BINANCE_WS_URL", get("BINANCE_WS_URL", DEFAULT_BINANCE_WS_URL), ("ws", "wss")),
-            binance_rest_url=parse_url(
-                "BINANCE_REST_URL", get("BINANCE_REST_URL", DEFAULT_BINANCE_REST_URL), ("http", "https")
+            fallback=parse_choice(
+                "MARKET_FALLBACK", get("MARKET_FALLBACK", DEFAULT_FALLBACK), FALLBACKS
             ),
-            bybit_ws_url=parse_url("BYBIT_WS_URL", get("BYBIT_WS_URL", DEFAULT_BYBIT_WS_URL), ("ws", "wss")),
+            binance_ws_url=parse_url(
+                "BINANCE_WS_URL", get("BINANCE_WS_URL", DEFAULT_BINANCE_WS_URL), ("ws", "wss")
+            ),
+            binance_rest_url=parse_url(
+                "BINANCE_REST_URL",
+                get("BINANCE_REST_URL", DEFAULT_BINANCE_REST_URL),
+                ("http", "https"),
+            ),
+            bybit_ws_url=parse_url(
+                "BYBIT_WS_URL", get("BYBIT_WS_URL", DEFAULT_BYBIT_WS_URL), ("ws", "wss")
+            ),
             hyperliquid_ws_url=parse_url(
-                "HYPERLIQUID_WS_URL", get("HYPERLIQUID_WS_URL", DEFAULT_HYPERLIQUID_WS_URL), ("ws", "wss")
+                "HYPERLIQUID_WS_URL",
+                get("HYPERLIQUID_WS_URL", DEFAULT_HYPERLIQUID_WS_URL),
+                ("ws", "wss"),
             ),
             connection_timeout=parse_seconds(
                 "CONNECTION_TIMEOUT_SECONDS",
@@ -96,7 +106,9 @@ class Settings:
             ),
             mock_seed=parse_seed(env.get("MOCK_SEED", "").strip()),
             **_replay_settings(env, get),
-            whale_notional=parse_notional("WHALE_NOTIONAL", get("WHALE_NOTIONAL", str(DEFAULT_WHALE_NOTIONAL))),
+            whale_notional=parse_notional(
+                "WHALE_NOTIONAL", get("WHALE_NOTIONAL", str(DEFAULT_WHALE_NOTIONAL))
+            ),
             whale_thresholds=parse_whale_thresholds(env),
         )
 
@@ -214,7 +226,9 @@ def parse_notional(name: str, value: str) -> float:
     try:
         notional = float(value.replace("_", ""))
     except ValueError:
-        raise SettingsError(f"{name}={value!r}: must be a notional in quote units, e.g. 100000") from None
+        raise SettingsError(
+            f"{name}={value!r}: must be a notional in quote units, e.g. 100000"
+        ) from None
     if not (0 <= notional < float("inf")):
         raise SettingsError(f"{name}={value!r}: must be >= 0 (0 turns whale alerts off)")
     return notional

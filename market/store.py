@@ -17,7 +17,11 @@ from itertools import accumulate, islice
 from types import MappingProxyType
 
 from market.analytics import (
-    DEFAULT_WHALE_NOTIONAL, DEPTH_DELTA_LEVELS, Candle, SessionStats, WhaleAlert,
+    DEFAULT_WHALE_NOTIONAL,
+    DEPTH_DELTA_LEVELS,
+    Candle,
+    SessionStats,
+    WhaleAlert,
 )
 from market.events import FeedStatus, Levels, Source, Ticker, Trade
 
@@ -272,7 +276,9 @@ class MarketStore:
             self._market(exchange, symbol).ticker = ticker
             self._version += 1
 
-    def mark_unsynced(self, exchange: str, symbol: str, detail: str, *, resync: bool = True) -> None:
+    def mark_unsynced(
+        self, exchange: str, symbol: str, detail: str, *, resync: bool = True
+    ) -> None:
         """The book is being rebuilt (or cannot be): readers see ``synced=False`` and why."""
         with self._lock:
             m = self._market(exchange, symbol)

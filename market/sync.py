@@ -27,7 +27,7 @@ MAX_BUFFERED = 5_000  # diffs kept per symbol while waiting for a snapshot
 
 
 class BinanceSync:
-    __slots__ = ("book", "synced", "_buffer", "awaiting_snapshot")
+    __slots__ = ("_buffer", "awaiting_snapshot", "book", "synced")
 
     def __init__(self, book: OrderBook) -> None:
         self.book = book
@@ -99,7 +99,7 @@ class BinanceSync:
 
 
 class SequencedSync:
-    __slots__ = ("book", "synced", "depth")
+    __slots__ = ("book", "depth", "synced")
 
     def __init__(self, book: OrderBook, depth: int | None = None) -> None:
         self.book = book

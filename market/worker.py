@@ -44,7 +44,7 @@ from typing import Any, cast
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from market.errors import BadMessage, FeedError, InvalidSymbol, RegionBlocked, SnapshotError
 from market.events import Event, FeedState, FeedStatus, ServerNotice, Source, Ticker, Trade
@@ -60,9 +60,9 @@ log = logging.getLogger(__name__)
 
 BLOCKED_STATUSES = {451: "restricted location", 403: "forbidden"}
 PUBLISH_INTERVAL_S = 0.1  # the page reads every 0.8 s: 10 copies a second per book are plenty
-SUBSCRIBE_REPLY_WAIT_S = 3.0
+SUBSCRIBE_REPLY_WAIT_S = 3.0  # Binance: fetch a subscribed symbol's snapshot anyway after this
 MIDS_WAIT_S = 2.0  # HyperLiquid: subscribe the coins anyway if allMids has not come by then
-MIDS_COMPLETE = 100  # an allMids naming fewer coins than this is not trusted to list them all  # Binance: fetch a subscribed symbol's snapshot anyway after this
+MIDS_COMPLETE = 100  # an allMids naming fewer coins than this is not trusted to list them all
 STALE_WARN_S = 5.0  # the page turns red after this much silence, long before the watchdog
 
 
@@ -169,7 +169,9 @@ class _Health:
             bad_messages=self.bad_messages,
             last_message_age_s=None if self.last_message_at is None else now - self.last_message_at,
             msg_rate=round(rate, 2),
-            next_retry_in_s=None if self.next_retry_at is None else max(0.0, self.next_retry_at - now),
+            next_retry_in_s=None
+            if self.next_retry_at is None
+            else max(0.0, self.next_retry_at - now),
             stale_after_s=min(STALE_WARN_S, self.stale_after),
             symbols=self.symbols,
         )
@@ -177,8 +179,14 @@ class _Health:
     def bad(self, exc: BaseException, raw: object, now: float, interval: float) -> None:
         self.bad_messages += 1
         if now - self._bad_logged_at >= interval:
-            extra = f" ({self._bad_suppressed} more since the last report)" if self._bad_suppressed else ""
-            log.warning("%s: bad message skipped: %s; frame %.120r%s", self.exchange, exc, raw, extra)
+            extra = (
+                f" ({self._bad_suppressed} more since the last report)"
+                if self._bad_suppressed
+                else ""
+            )
+            log.warning(
+                "%s: bad message skipped: %s; frame %.120r%s", self.exchange, exc, raw, extra
+            )
             self._bad_logged_at = now
             self._bad_suppressed = 0
         else:
@@ -330,7 +338,9 @@ class Worker:
             previous = self._tasks.get(exchange)
             self._feeds[exchange] = feed
             feed.publish()  # readers see "connecting" from the start
-            self._tasks[exchange] = asyncio.get_running_loop().create_task(self._run_feed(feed, previous))
+            self._tasks[exchange] = asyncio.get_running_loop().create_task(
+                self._run_feed(feed, previous)
+            )
 
     def _purge(self, settings: Settings) -> None:
         """Forget the markets and statuses of what ``settings`` no longer watches."""
@@ -484,7 +494,11 @@ class _MockFeed(_Feed):
 
     async def run(self) -> None:
         h = self.health
-        h.state, h.source, h.detail = "simulated", "simulated", "simulated feed (MARKET_EXCHANGE=mock)"
+        h.state, h.source, h.detail = (
+            "simulated",
+            "simulated",
+            "simulated feed (MARKET_EXCHANGE=mock)",
+        )
         publisher = asyncio.create_task(self.publish_forever())
         try:
             await self.simulate(self.pipeline, self.settings.mock_seed)
@@ -518,8 +532,12 @@ class _StreamFeed(_Feed):
     def __init__(self, worker: Worker, settings: Settings) -> None:
         super().__init__(worker, settings)
         self.pipeline = Pipeline(
-            self.store, self.exchange, self.markets(settings.symbols), self.sync_factory,
-            on_resync=self._on_resync, publish_interval=self.timing.publish_interval,
+            self.store,
+            self.exchange,
+            self.markets(settings.symbols),
+            self.sync_factory,
+            on_resync=self._on_resync,
+            publish_interval=self.timing.publish_interval,
         )
         self.unlisted: dict[str, str] = {}  # venue symbol → why the venue does not serve it
         self._fatal: asyncio.Future[BaseException] | None = None
@@ -610,7 +628,9 @@ class _StreamFeed(_Feed):
         h = self.health
         try:
             while True:
-                h.state = "connecting" if h.reconnects == 0 and self._sim_task is None else "reconnecting"
+                h.state = (
+                    "connecting" if h.reconnects == 0 and self._sim_task is None else "reconnecting"
+                )
                 h.next_retry_at = None
                 self.publish()
                 self._healthy = False
@@ -807,7 +827,10 @@ class _StreamFeed(_Feed):
         )
         log.warning(
             "%s refused us (%s); next attempt in %.0f s%s",
-            self.exchange, blocked.detail, retry, "; simulated data meanwhile" if fallback else "",
+            self.exchange,
+            blocked.detail,
+            retry,
+            "; simulated data meanwhile" if fallback else "",
         )
         if fallback and self._sim_task is None:
             h.source = "simulated"
@@ -828,7 +851,7 @@ class _StreamFeed(_Feed):
             await task
         self.health.source = "live"
         if reset:
-            for symbol, name in self.pipeline.names.items():
+            for name in self.pipeline.names.values():
                 self.store.reset_market(self.exchange, name, "live", "connecting")
 
 
@@ -857,7 +880,9 @@ class _BinanceFeed(_StreamFeed):
         return self.timing.max_connection_age
 
     def url(self) -> str:
-        return binance.stream_url(self.settings.binance_ws_url, self.pipeline.symbols[: binance.URL_SYMBOLS])
+        return binance.stream_url(
+            self.settings.binance_ws_url, self.pipeline.symbols[: binance.URL_SYMBOLS]
+        )
 
     def subscriptions(self, symbols: list[str], subscribe: bool = True) -> list[bytes]:
         """(UN)SUBSCRIBE requests; a subscribed symbol's snapshot is fetched once Binance
@@ -926,7 +951,9 @@ class _BinanceFeed(_StreamFeed):
         task = self._snapshots.get(symbol)
         if task is not None and not task.done():
             return  # at most one request in flight per symbol
-        self._snapshots[symbol] = asyncio.get_running_loop().create_task(self._snapshot(symbol, delay))
+        self._snapshots[symbol] = asyncio.get_running_loop().create_task(
+            self._snapshot(symbol, delay)
+        )
 
     async def _snapshot(self, symbol: str, delay: float) -> None:
         t = self.timing
@@ -950,7 +977,13 @@ class _BinanceFeed(_StreamFeed):
             except (SnapshotError, BadMessage) as exc:
                 wait = next(delays)
                 self.pipeline.mark(symbol, f"snapshot failed ({exc}); retrying in {wait:.1f} s")
-                log.info("%s %s: snapshot failed (%s); retrying in %.1f s", self.exchange, symbol, exc, wait)
+                log.info(
+                    "%s %s: snapshot failed (%s); retrying in %.1f s",
+                    self.exchange,
+                    symbol,
+                    exc,
+                    wait,
+                )
                 await asyncio.sleep(wait)
                 continue
             self._snapshot_delays.pop(symbol, None)  # success resets the snapshot backoff
@@ -1018,7 +1051,10 @@ class _BybitFeed(_StreamFeed):
 
         def resubscribe() -> None:
             if symbol in self.pipeline.syncs and symbol not in self.unlisted:
-                self.send(*self._requests_for([topic], "unsubscribe"), *self._requests_for([topic], "subscribe"))
+                self.send(
+                    *self._requests_for([topic], "unsubscribe"),
+                    *self._requests_for([topic], "subscribe"),
+                )
 
         self.later(delay, resubscribe)
 
@@ -1045,9 +1081,15 @@ class _BybitFeed(_StreamFeed):
             self.health.detail = f"Bybit refused a subscription: {ack.message}"
             return
         for symbol in bad:
-            self.not_listed(symbol, f"{symbol}: not listed on Bybit {self.category} ({ack.message})")
+            self.not_listed(
+                symbol, f"{symbol}: not listed on Bybit {self.category} ({ack.message})"
+            )
         # Bybit refuses the whole request: ask again for the topics of the symbols that exist
-        retry = [t for t in topics if t.rsplit(".", 1)[-1] not in bad and t.rsplit(".", 1)[-1] in self.pipeline.syncs]
+        retry = [
+            t
+            for t in topics
+            if t.rsplit(".", 1)[-1] not in bad and t.rsplit(".", 1)[-1] in self.pipeline.syncs
+        ]
         if retry:
             self.send(*self._requests_for(retry, "subscribe"))
 
@@ -1096,7 +1138,11 @@ class _HyperLiquidFeed(_StreamFeed):
         if subscribe:
             now_ms = self.clock() * 1000.0
             self._backfill.update((coin, now_ms) for coin in coins)
-        return [hyperliquid.subscribe_frame(kind, coin, method) for coin in coins for kind in self.CHANNELS]
+        return [
+            hyperliquid.subscribe_frame(kind, coin, method)
+            for coin in coins
+            for kind in self.CHANNELS
+        ]
 
     def on_open(self) -> None:
         """Ask for ``allMids`` first and subscribe the coins once it names them all: HyperLiquid
@@ -1245,5 +1291,3 @@ def _http_get(url: str, timeout: float) -> bytes:
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SnapshotError(f"REST request failed: {reason}") from exc
-
-

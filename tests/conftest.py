@@ -28,7 +28,9 @@ def shared_fixture(name: str) -> Path:
     return path
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> T:
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> T:
     """Poll ``predicate`` until it returns a truthy value; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -41,14 +43,14 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float 
 
 
 @pytest.fixture
-def start_worker() -> Iterator[Callable[..., "Worker"]]:
+def start_worker() -> Iterator[Callable[..., Worker]]:
     """``start_worker(settings, timing)`` starts a real Worker; every one is stopped (and its
     thread joined) at teardown."""
     from market.worker import Worker
 
     workers: list[Worker] = []
 
-    def start(settings: "Settings", timing: "Timing") -> Worker:
+    def start(settings: Settings, timing: Timing) -> Worker:
         worker = Worker(settings, timing=timing).start()
         workers.append(worker)
         return worker

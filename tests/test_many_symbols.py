@@ -17,8 +17,11 @@ def test_a_hundred_simulated_symbols_stream_with_bounded_memory() -> None:
     store = MarketStore(series_points=30, trades_kept=25, series_interval=0.0)
     settings = Settings(exchanges=("mock",), symbols=SYMBOLS, mock_seed=3)
     threads_before = threading.active_count()
-    worker = Worker(settings, store, timing=Timing(mock_interval=0.02, status_interval=0.05)).start()
+    worker = Worker(
+        settings, store, timing=Timing(mock_interval=0.02, status_interval=0.05)
+    ).start()
     try:
+
         def full() -> bool:
             markets = store.snapshot().markets
             return len(markets) == 100 and all(

@@ -21,15 +21,24 @@ def test_venue_symbols_are_published_under_the_users_names() -> None:
     store = MarketStore()
     p = hl_pipeline(store)
     assert p.symbols == ("BTC", "ETH")
-    p.handle([
-        BookSnapshot("hyperliquid", "BTC", ((100.0, 1.0),), ((101.0, 2.0),), 5, received_at=1.0),
-        Trade("hyperliquid", "BTC", 100.5, 0.25, "buy", 1000, "7", received_at=1.0),
-        BookSnapshot("hyperliquid", "SOL", ((1.0, 1.0),), ((2.0, 1.0),), 5),  # not watched
-    ])
+    p.handle(
+        [
+            BookSnapshot(
+                "hyperliquid", "BTC", ((100.0, 1.0),), ((101.0, 2.0),), 5, received_at=1.0
+            ),
+            Trade("hyperliquid", "BTC", 100.5, 0.25, "buy", 1000, "7", received_at=1.0),
+            BookSnapshot("hyperliquid", "SOL", ((1.0, 1.0),), ((2.0, 1.0),), 5),  # not watched
+        ]
+    )
     markets = store.snapshot().markets
     assert sorted(markets) == [("hyperliquid", "BTCUSDT"), ("hyperliquid", "ETHUSDC")]
     btc = markets[("hyperliquid", "BTCUSDT")]
-    assert (btc.bids, btc.asks, btc.synced, btc.trades_seen) == (((100.0, 1.0),), ((101.0, 2.0),), True, 1)
+    assert (btc.bids, btc.asks, btc.synced, btc.trades_seen) == (
+        ((100.0, 1.0),),
+        ((101.0, 2.0),),
+        True,
+        1,
+    )
     assert btc.trades[0].symbol == "BTC"  # the event keeps the venue's name
     p.mark("ETH", "ETH: not listed")
     assert store.snapshot().markets[("hyperliquid", "ETHUSDC")].detail == "ETH: not listed"
@@ -41,29 +50,44 @@ def test_venue_symbols_are_published_under_the_users_names() -> None:
 def test_ticker_fields_left_out_keep_their_last_value() -> None:
     store = MarketStore()
     p = Pipeline(store, "bybit", ["BTCUSDT"], SequencedSync)
-    p.handle([Ticker("bybit", "BTCUSDT", last=100.0, change_pct=1.5, volume=10.0, high=105.0, low=95.0)])
+    p.handle(
+        [Ticker("bybit", "BTCUSDT", last=100.0, change_pct=1.5, volume=10.0, high=105.0, low=95.0)]
+    )
     p.handle([Ticker("bybit", "BTCUSDT", last=101.0, bid=100.9)])  # a linear delta
     p.handle([Ticker("bybit", "ETHUSDT", last=5.0)])  # not watched: ignored
     t = store.snapshot().markets[("bybit", "BTCUSDT")].ticker
     assert t is not None
     assert (t.last, t.change_pct, t.volume, t.high, t.low, t.bid, t.ask) == (
-        101.0, 1.5, 10.0, 105.0, 95.0, 100.9, None,
+        101.0,
+        1.5,
+        10.0,
+        105.0,
+        95.0,
+        100.9,
+        None,
     )
     assert list(store.snapshot().markets) == [("bybit", "BTCUSDT")]
 
 
 def test_symbols_are_checked_for_every_chosen_exchange() -> None:
-    s = check_symbols(Settings(exchanges=("hyperliquid", "bybit"), symbols=("btc-usdt", "eth", "BTCUSDT")))
+    s = check_symbols(
+        Settings(exchanges=("hyperliquid", "bybit"), symbols=("btc-usdt", "eth", "BTCUSDT"))
+    )
     assert (s.exchanges, s.symbols) == (("hyperliquid", "bybit"), ("BTCUSDT", "ETH"))
     with pytest.raises(InvalidSymbol, match="not a HyperLiquid coin"):
-        check_symbols(Settings(exchanges=("binance", "hyperliquid"), symbols=("ABCDEFGHIJKLMNOPQRST",)))
+        check_symbols(
+            Settings(exchanges=("binance", "hyperliquid"), symbols=("ABCDEFGHIJKLMNOPQRST",))
+        )
     with pytest.raises(InvalidSymbol, match="no letters or digits"):
         check_symbols(Settings(exchanges=("mock",), symbols=("--",)))
 
 
 def test_bybit_refusal_names_the_symbols() -> None:
     assert _bybit_bad_symbols("Invalid symbol :[orderbook.50.XYZUSDT]") == {"XYZUSDT"}
-    assert _bybit_bad_symbols("Invalid symbol :[tickers.AUSDT, publicTrade.BUSDT]") == {"AUSDT", "BUSDT"}
+    assert _bybit_bad_symbols("Invalid symbol :[tickers.AUSDT, publicTrade.BUSDT]") == {
+        "AUSDT",
+        "BUSDT",
+    }
     assert _bybit_bad_symbols("error:handler not found,topic:orderbook.50.XYZUSDT") == {"XYZUSDT"}
     assert _bybit_bad_symbols("args size >10") == set()
 
@@ -75,7 +99,9 @@ def _delta(first: int, bids: tuple[tuple[float, float], ...], at: float) -> Book
 def test_busy_books_are_coalesced_and_every_update_counted() -> None:
     store = MarketStore(depth=20, series_interval=0.0)
     p = Pipeline(store, "bybit", ["BTCUSDT"], SequencedSync, publish_interval=0.1)
-    p.handle([BookSnapshot("bybit", "BTCUSDT", ((100.0, 1.0),), ((101.0, 1.0),), 1, received_at=0.0)])
+    p.handle(
+        [BookSnapshot("bybit", "BTCUSDT", ((100.0, 1.0),), ((101.0, 1.0),), 1, received_at=0.0)]
+    )
     p.handle([_delta(2, ((100.0, 2.0),), 0.03), _delta(3, ((100.5, 1.0),), 0.06)])
     v = store.snapshot().markets[("bybit", "BTCUSDT")]
     assert (v.bids, v.update_id, v.book_updates) == (((100.0, 1.0),), 1, 1)  # not yet
@@ -108,19 +134,31 @@ def test_an_exchange_removed_and_added_again_comes_back_clean() -> None:
     from tests.conftest import wait_for
 
     settings = Settings(
-        exchanges=("mock",), symbols=("BTCUSDT",), mock_seed=1,
-        binance_ws_url="ws://127.0.0.1:9", binance_rest_url="http://127.0.0.1:9",  # loopback only
+        exchanges=("mock",),
+        symbols=("BTCUSDT",),
+        mock_seed=1,
+        binance_ws_url="ws://127.0.0.1:9",
+        binance_rest_url="http://127.0.0.1:9",  # loopback only
     )
     worker = Worker(settings, timing=Timing(mock_interval=0.02, status_interval=0.05)).start()
     try:
-        wait_for(lambda: worker.store.snapshot().statuses.get("mock") is not None, 5.0, what="status")
+        wait_for(
+            lambda: worker.store.snapshot().statuses.get("mock") is not None, 5.0, what="status"
+        )
         worker.reconfigure(exchanges=("binance",))  # nothing listens on port 9: never connects
         worker.reconfigure(exchanges=("mock",))
+
         def back() -> bool:
             snap = worker.store.snapshot(series=False)
             status = snap.statuses.get("mock")
             view = snap.markets.get(("mock", "BTCUSDT"))
-            return status is not None and status.state == "simulated" and view is not None and view.synced
+            return (
+                status is not None
+                and status.state == "simulated"
+                and view is not None
+                and view.synced
+            )
+
         wait_for(back, 5.0, what="mock simulated again")
         snap = worker.store.snapshot(series=False)
         assert set(snap.statuses) == {"mock"} and list(snap.markets) == [("mock", "BTCUSDT")]

@@ -51,12 +51,19 @@ def status(worker: Worker) -> FeedStatus:
 def matches_truth(ex: FakeBybit, worker: Worker, symbol: str) -> bool:
     bids, asks, _ = ex.truth(symbol, 20)
     v = worker.store.snapshot(series=False).markets.get(("bybit", symbol))
-    return v is not None and v.synced and list(v.bids[:20]) == list(bids) and list(v.asks[:20]) == list(asks)
+    return (
+        v is not None
+        and v.synced
+        and list(v.bids[:20]) == list(bids)
+        and list(v.asks[:20]) == list(asks)
+    )
 
 
 def wait_truth(ex: FakeBybit, worker: Worker, *symbols: str) -> None:
     for symbol in symbols or (BTC, ETH):
-        wait_for(lambda s=symbol: matches_truth(ex, worker, s), 5.0, what=f"{symbol} equals the truth")
+        wait_for(
+            lambda s=symbol: matches_truth(ex, worker, s), 5.0, what=f"{symbol} equals the truth"
+        )
 
 
 def sent(ex: FakeBybit, op: str) -> list[list[str]]:
@@ -85,18 +92,37 @@ def test_books_trades_and_tickers_are_exact(fake: FakeBybit, make_worker: Worker
     fake.trade(BTC, "100.40", "1.5", "Sell")
     wait_for(lambda: view(w, BTC).trades_seen == 2, 5.0, what="two trades")
     t1, t2 = view(w, BTC).trades
-    assert (t1.price, t1.qty, t1.side, t2.price, t2.qty, t2.side) == (100.5, 0.25, "buy", 100.4, 1.5, "sell")
+    assert (t1.price, t1.qty, t1.side, t2.price, t2.qty, t2.side) == (
+        100.5,
+        0.25,
+        "buy",
+        100.4,
+        1.5,
+        "sell",
+    )
     fake.ticker(BTC, lastPrice="101.25", price24hPcnt="0.0125", highPrice24h="103", lowPrice24h="99.5",
                 volume24h="1234.5", turnover24h="124000")  # fmt: skip
-    wait_for(lambda: view(w, BTC).ticker is not None and view(w, BTC).ticker.last == 101.25, 5.0, what="ticker")
+    wait_for(
+        lambda: view(w, BTC).ticker is not None and view(w, BTC).ticker.last == 101.25,
+        5.0,
+        what="ticker",
+    )
     t = view(w, BTC).ticker
     assert t is not None
-    assert (t.change_pct, t.high, t.low, t.volume, t.quote_volume) == (1.25, 103.0, 99.5, 1234.5, 124000.0)
+    assert (t.change_pct, t.high, t.low, t.volume, t.quote_volume) == (
+        1.25,
+        103.0,
+        99.5,
+        1234.5,
+        124000.0,
+    )
     s = status(w)
     assert (s.state, s.source, s.bad_messages, s.resyncs, s.reconnects) == ("live", "live", 0, 0, 0)
 
 
-def test_a_gap_in_u_resubscribes_that_topic_only(fake: FakeBybit, make_worker: WorkerFactory) -> None:
+def test_a_gap_in_u_resubscribes_that_topic_only(
+    fake: FakeBybit, make_worker: WorkerFactory
+) -> None:
     w = make_worker(fake)
     wait_truth(fake, w)
     fake.skip(2, BTC)
@@ -111,7 +137,9 @@ def test_a_gap_in_u_resubscribes_that_topic_only(fake: FakeBybit, make_worker: W
     assert (fake.handshakes, status(w).reconnects) == (1, 0)
 
 
-def test_u_1_and_a_new_snapshot_replace_the_book(fake: FakeBybit, make_worker: WorkerFactory) -> None:
+def test_u_1_and_a_new_snapshot_replace_the_book(
+    fake: FakeBybit, make_worker: WorkerFactory
+) -> None:
     w = make_worker(fake)
     wait_truth(fake, w)
     fake.restart(BTC)  # a delta with u == 1: Bybit restarted its service
@@ -124,11 +152,15 @@ def test_u_1_and_a_new_snapshot_replace_the_book(fake: FakeBybit, make_worker: W
     assert status(w).resyncs == 0 and sent(fake, "unsubscribe") == []
 
 
-def test_pings_keep_the_connection_and_missing_them_gets_it_closed(make_worker: WorkerFactory) -> None:
+def test_pings_keep_the_connection_and_missing_them_gets_it_closed(
+    make_worker: WorkerFactory,
+) -> None:
     with FakeBybit([BTC], ping_timeout=0.6) as ex:
         w = make_worker(ex, (BTC,))
         wait_truth(ex, w, BTC)
-        wait_for(lambda: len([f for f in ex.received if f.get("op") == "ping"]) >= 10, 5.0, what="pings")
+        wait_for(
+            lambda: len([f for f in ex.received if f.get("op") == "ping"]) >= 10, 5.0, what="pings"
+        )
         assert ex.handshakes == 1  # 1 s of pings every 0.1 s: never closed
     with FakeBybit([BTC], ping_timeout=0.3) as ex:
         w = make_worker(ex, (BTC,), replace(FAST, bybit_ping=30.0))
@@ -151,7 +183,9 @@ def test_unknown_symbol_is_named_and_the_others_stream(make_worker: WorkerFactor
         assert sent(ex, "subscribe") == [topics(BTC) + topics("NOPEUSDT"), topics(BTC)]
         ex.tick(3)
         wait_truth(ex, w, BTC)
-        wait_for(lambda: status(w).detail == "streaming", 5.0, what="streaming (the unknown one aside)")
+        wait_for(
+            lambda: status(w).detail == "streaming", 5.0, what="streaming (the unknown one aside)"
+        )
 
 
 def test_subscriptions_hold_at_most_ten_args(make_worker: WorkerFactory) -> None:
@@ -178,10 +212,16 @@ def test_symbols_change_on_the_live_connection(fake: FakeBybit, make_worker: Wor
     assert (fake.handshakes, status(w).reconnects) == (1, 0)
 
 
-def test_garbage_is_counted_and_the_book_stays_exact(fake: FakeBybit, make_worker: WorkerFactory) -> None:
+def test_garbage_is_counted_and_the_book_stays_exact(
+    fake: FakeBybit, make_worker: WorkerFactory
+) -> None:
     w = make_worker(fake)
     wait_truth(fake, w)
-    fake.garbage("not json", "[1,2]", '{"topic":"orderbook.50.BTCUSDT","type":"delta","data":{"s":"BTCUSDT"}}')
+    fake.garbage(
+        "not json",
+        "[1,2]",
+        '{"topic":"orderbook.50.BTCUSDT","type":"delta","data":{"s":"BTCUSDT"}}',
+    )
     fake.tick(2)
     wait_for(lambda: status(w).bad_messages == 3, 5.0, what="3 bad frames")
     wait_truth(fake, w)
@@ -192,7 +232,9 @@ def test_403_at_the_handshake_is_a_block_with_simulated_data(make_worker: Worker
     with FakeBybit([BTC]) as ex:
         ex.refuse(403)
         w = make_worker(ex, (BTC,))
-        s = wait_for(lambda: status(w) if status(w).state == "blocked" else None, 5.0, what="blocked")
+        s = wait_for(
+            lambda: status(w) if status(w).state == "blocked" else None, 5.0, what="blocked"
+        )
         assert s.detail == "HTTP 403: forbidden — showing SIMULATED data"
         assert s.source == "simulated"
         wait_for(lambda: view(w, BTC).synced, 5.0, what="simulated book")
@@ -214,4 +256,9 @@ def test_linear_ticker_deltas_merge_into_the_snapshot(make_worker: WorkerFactory
         wait_for(lambda: view(w, BTC).ticker.last == 12345.5, 5.0, what="merged delta")  # type: ignore[union-attr]
         merged = view(w, BTC).ticker
         assert merged is not None
-        assert (merged.high, merged.low, merged.volume, merged.bid) == (first.high, first.low, first.volume, first.bid)
+        assert (merged.high, merged.low, merged.volume, merged.bid) == (
+            first.high,
+            first.low,
+            first.volume,
+            first.bid,
+        )

@@ -7,7 +7,7 @@ the user's name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -30,9 +30,13 @@ WorkerFactory = Callable[..., Worker]
 
 @pytest.fixture
 def make_worker(start_worker: Callable[..., Worker]) -> WorkerFactory:
-    def make(ex: FakeHyperLiquid, symbols: tuple[str, ...] = ("BTCUSDT",), timing: Timing = FAST) -> Worker:
+    def make(
+        ex: FakeHyperLiquid, symbols: tuple[str, ...] = ("BTCUSDT",), timing: Timing = FAST
+    ) -> Worker:
         settings = Settings(
-            exchanges=("hyperliquid",), symbols=symbols, hyperliquid_ws_url=ex.ws_url,
+            exchanges=("hyperliquid",),
+            symbols=symbols,
+            hyperliquid_ws_url=ex.ws_url,
             connection_timeout=5.0,
         )
         return start_worker(settings, timing)
@@ -48,14 +52,20 @@ def status(worker: Worker) -> FeedStatus:
     return worker.store.snapshot(series=False).statuses["hyperliquid"]
 
 
-def matches_truth(ex: FakeHyperLiquid, worker: Worker, coin: str = "BTC", symbol: str = "BTCUSDT") -> bool:
+def matches_truth(
+    ex: FakeHyperLiquid, worker: Worker, coin: str = "BTC", symbol: str = "BTCUSDT"
+) -> bool:
     bids, asks, _ = ex.truth(coin, 20)
     v = worker.store.snapshot(series=False).markets.get(("hyperliquid", symbol))
     return v is not None and v.synced and list(v.bids) == list(bids) and list(v.asks) == list(asks)
 
 
-def wait_truth(ex: FakeHyperLiquid, worker: Worker, coin: str = "BTC", symbol: str = "BTCUSDT") -> None:
-    wait_for(lambda: matches_truth(ex, worker, coin, symbol), 5.0, what=f"{symbol} equals the image")
+def wait_truth(
+    ex: FakeHyperLiquid, worker: Worker, coin: str = "BTC", symbol: str = "BTCUSDT"
+) -> None:
+    wait_for(
+        lambda: matches_truth(ex, worker, coin, symbol), 5.0, what=f"{symbol} equals the image"
+    )
 
 
 def subscriptions_sent(ex: FakeHyperLiquid, method: str = "subscribe") -> list[dict[str, str]]:
@@ -77,7 +87,11 @@ def test_images_replace_the_book_and_an_empty_side_is_empty(make_worker: WorkerF
         wait_truth(ex, w)
         ex.empty_side("BTC", "asks")
         ex.tick(1)
-        wait_for(lambda: view(w).synced and view(w).asks == () and view(w).bids != (), 5.0, what="no asks")
+        wait_for(
+            lambda: view(w).synced and view(w).asks == () and view(w).bids != (),
+            5.0,
+            what="no asks",
+        )
         wait_truth(ex, w)
         s = status(w)
         assert (s.bad_messages, s.resyncs, s.reconnects) == (0, 0, 0)  # the greeting is not bad
@@ -111,12 +125,20 @@ def test_pings_keep_the_connection_under_the_idle_limit(make_worker: WorkerFacto
     with FakeHyperLiquid(["BTC"], idle_timeout=0.6) as ex:
         w = make_worker(ex)
         wait_truth(ex, w)
-        wait_for(lambda: len([f for f in ex.received if f.get("method") == "ping"]) >= 10, 5.0, what="pings")
+        wait_for(
+            lambda: len([f for f in ex.received if f.get("method") == "ping"]) >= 10,
+            5.0,
+            what="pings",
+        )
         assert ex.handshakes == 1
     with FakeHyperLiquid(["BTC"], idle_timeout=0.3) as ex:
         w = make_worker(ex, timing=replace(FAST, hyperliquid_ping=30.0))
         wait_truth(ex, w)
-        wait_for(lambda: ex.handshakes >= 2 and status(w).reconnects >= 1, 5.0, what="closed, reconnected")
+        wait_for(
+            lambda: ex.handshakes >= 2 and status(w).reconnects >= 1,
+            5.0,
+            what="closed, reconnected",
+        )
         ex.tick(1)
         wait_truth(ex, w)
 
@@ -142,7 +164,9 @@ def test_an_unknown_coin_is_never_subscribed_where_that_closes_the_socket(
         ex.listed |= {f"C{i:03d}" for i in range(120)}  # allMids names every coin: trusted
         w = make_worker(ex, ("NOPE", "BTCUSDT"))
         wait_truth(ex, w)
-        wait_for(lambda: view(w, "NOPE").detail == "NOPE: not listed on HyperLiquid", 5.0, what="NOPE")
+        wait_for(
+            lambda: view(w, "NOPE").detail == "NOPE: not listed on HyperLiquid", 5.0, what="NOPE"
+        )
         ex.tick(2)
         wait_truth(ex, w)
         assert {s.get("coin") for s in subscriptions_sent(ex)} == {None, "BTC"}
@@ -173,7 +197,9 @@ def test_symbols_change_on_the_live_connection(make_worker: WorkerFactory) -> No
         w.reconfigure(symbols=("BTCUSDT", "ETH-USD"))
         wait_for(lambda: matches_truth(ex, w, "ETH", "ETHUSD"), 5.0, what="ETH subscribed")
         w.reconfigure(symbols=("ETHUSD",))
-        wait_for(lambda: len(subscriptions_sent(ex, "unsubscribe")) == 3, 5.0, what="BTC unsubscribed")
+        wait_for(
+            lambda: len(subscriptions_sent(ex, "unsubscribe")) == 3, 5.0, what="BTC unsubscribed"
+        )
         assert {s["coin"] for s in subscriptions_sent(ex, "unsubscribe")} == {"BTC"}
         assert list(w.store.snapshot(series=False).markets) == [("hyperliquid", "ETHUSD")]
         assert ex.handshakes == 1

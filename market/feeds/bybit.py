@@ -25,7 +25,14 @@ import orjson
 from market.errors import BadMessage, InvalidSymbol
 from market.events import BookDelta, BookSnapshot, Event, Side, Ticker, Trade
 from market.feeds import (
-    decode_object, levels, non_negative, number, optional, positive, price, symbol,
+    decode_object,
+    levels,
+    non_negative,
+    number,
+    optional,
+    positive,
+    price,
+    symbol,
 )
 
 EXCHANGE = "bybit"
@@ -126,7 +133,9 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Ack]:
     return []  # a topic we do not use
 
 
-def _book(msg: dict[str, Any], data: dict[str, Any], received_at: float) -> BookSnapshot | BookDelta:
+def _book(
+    msg: dict[str, Any], data: dict[str, Any], received_at: float
+) -> BookSnapshot | BookDelta:
     update_id = int(data["u"])
     ts = msg.get("ts")
     if msg["type"] == "snapshot" or update_id == 1:

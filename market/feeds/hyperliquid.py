@@ -69,9 +69,9 @@ def _levels(raw: list[dict[str, Any]]) -> Levels:
     if type(raw) is not list:
         raise TypeError(f"levels must be a list, got {type(raw).__name__}")
     out = tuple([(float(level["px"]), float(level["sz"])) for level in raw])
-    for price, size in out:  # checked after converting: half the cost of a call per number
-        if not (0 < price < _INF and 0 < size < _INF):  # also false for NaN
-            raise ValueError(f"bad level {price!r} × {size!r}")
+    for px, size in out:  # checked after converting: half the cost of a call per number
+        if not (0 < px < _INF and 0 < size < _INF):  # also false for NaN
+            raise ValueError(f"bad level {px!r} × {size!r}")
     return out
 
 
@@ -140,8 +140,8 @@ def parse(raw: str | bytes, received_at: float) -> list[Event | Reply]:
 def _asset_ctx(data: dict[str, Any], received_at: float) -> Ticker:
     """24 h figures from ``activeAssetCtx``: change against ``prevDayPx``, notional volume.
 
-        {"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"prevDayPx":"104000.0",
-         "dayNtlVlm":"1.2e9","dayBaseVlm":"11800.5","markPx":"105050.0","midPx":"105055.5",…}}}
+    {"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"prevDayPx":"104000.0",
+     "dayNtlVlm":"1.2e9","dayBaseVlm":"11800.5","markPx":"105050.0","midPx":"105055.5",…}}}
     """
     ctx = data["ctx"]
     last_px = optional(ctx.get("midPx") or ctx.get("markPx"))
