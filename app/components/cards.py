@@ -6,6 +6,8 @@ page's cards with the store's values formatted by the same helpers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,14 +89,19 @@ def card_values(view: MarketView, series: np.ndarray, depth: int, decimals: int)
     ]
 
 
+def render_card(column: Any, card: Card) -> None:
+    """One card as a bordered ``st.metric`` in ``column``."""
+    column.metric(
+        card.label,
+        card.value,
+        card.delta,
+        delta_color=card.delta_color,
+        help=card.help,
+        border=True,
+        delta_arrow=card.arrow,
+    )
+
+
 def render_cards(cards: list[Card]) -> None:
     for column, card in zip(st.columns(len(cards), gap="small"), cards, strict=True):
-        column.metric(
-            card.label,
-            card.value,
-            card.delta,
-            delta_color=card.delta_color,  # type: ignore[arg-type]
-            help=card.help,
-            border=True,
-            delta_arrow=card.arrow,  # type: ignore[arg-type]
-        )
+        render_card(column, card)

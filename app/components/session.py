@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app.components.cards import Card
+from app.components.cards import Card, render_card
 from app.components.fmt import DASH, fmt_clock, fmt_price, fmt_signed, qty_decimals
 from app.components.series import COL
 from app.components.trades import TAPE_ROWS
@@ -133,15 +133,7 @@ def render_session(store: MarketStore, view: MarketView, cards: list[Card], deci
     """The four cards, then the reset button with what the session covers."""
     columns = st.columns([1, 1, 1, 1, 1.15], gap="small", vertical_alignment="top")
     for column, card in zip(columns, cards, strict=False):
-        column.metric(
-            card.label,
-            card.value,
-            card.delta,
-            delta_color=card.delta_color,  # type: ignore[arg-type]
-            help=card.help,
-            border=True,
-            delta_arrow=card.arrow,  # type: ignore[arg-type]
-        )
+        render_card(column, card)
     with columns[-1]:
         st.button(
             "Reset session",
