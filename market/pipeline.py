@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Union
 
 from market.book import OrderBook
@@ -28,18 +28,8 @@ Sync = Union[BinanceSync, SequencedSync]
 SyncFactory = Callable[[OrderBook], Sync]
 
 
-_TICKER_FIELDS = (
-    "last",
-    "change_pct",
-    "volume",
-    "quote_volume",
-    "high",
-    "low",
-    "bid",
-    "ask",
-    "ts_ms",
-    "received_at",
-)
+# what a ticker says about its market (merged field by field): all but the market's name
+_TICKER_FIELDS = tuple(f.name for f in fields(Ticker) if f.name not in ("exchange", "symbol"))
 
 
 class Pipeline:
@@ -190,7 +180,7 @@ class Pipeline:
         """Copy the top levels of ``symbol``'s book to the store, with a series row when due;
         ``fresh`` updates now plus those coalesced before count as the book's updates."""
         self._dirty.pop(symbol, None)
-        updates = fresh + self._unpublished.pop(symbol, 0) if self._unpublished else fresh
+        updates = fresh + self._unpublished.pop(symbol, 0)
         self._published_at[symbol] = at
         book = sync.book
         name = self.names[symbol]

@@ -136,7 +136,6 @@ class MarketStore:
         self.series_interval = series_interval
         self._series_points = series_points
         self._trades_kept = trades_kept
-        self._series_interval = series_interval
         self._clock = clock
         # Guards _markets, _statuses, _last_message_at and _version; nothing else.
         # Held only to copy or append: never while computing, never around I/O.
@@ -188,7 +187,7 @@ class MarketStore:
             m.detail = ""
             m.book_updates += updates  # coalesced updates count, each
             self._version += 1
-            if row and at - m.last_point_at >= self._series_interval:
+            if row and at - m.last_point_at >= self.series_interval:
                 m.last_point_at = at
                 m.series.append((*row, m.session.cvd))
 

@@ -422,6 +422,7 @@ class _Feed:
         self.clock = worker.clock
         self.health = _Health(self.exchange, settings.stale_after)
         self.health.symbols = settings.symbols
+        self._sim_restart: set[str] = set()  # simulated markets to start afresh
 
     def venue(self, symbol: str) -> str:
         """The venue's name of the user's ``symbol``."""
@@ -447,15 +448,16 @@ class _Feed:
 
     def sim_pipeline(self, markets: dict[str, str]) -> Pipeline:
         """A pipeline for simulated data; a book that fails is restarted by ``simulate``."""
-        pipeline = Pipeline(self.store, self.exchange, markets, SequencedSync, source="simulated")
-        pipeline.on_resync = lambda symbol, reason: self._sim_restart.add(symbol)
-        return pipeline
+        return Pipeline(
+            self.store, self.exchange, markets, SequencedSync, source="simulated",
+            on_resync=lambda symbol, reason: self._sim_restart.add(symbol),
+        )
 
     async def simulate(self, pipeline: Pipeline, seed: int | None) -> None:
         """Drive ``pipeline`` with simulated markets until cancelled; follows its symbols
         as they are added and removed (one seeded simulator per market)."""
         sims: dict[str, mock.MockExchange] = {}
-        self._sim_restart: set[str] = set()
+        self._sim_restart.clear()
         h = self.health
         while True:
             now = self.clock()
@@ -485,7 +487,6 @@ class _MockFeed(_Feed):
 
     def __init__(self, worker: Worker, settings: Settings) -> None:
         super().__init__(worker, settings)
-        self._sim_restart = set()
         self.pipeline = self.sim_pipeline(self.markets(settings.symbols))
 
     def set_symbols(self, symbols: tuple[str, ...]) -> None:
@@ -543,7 +544,6 @@ class _StreamFeed(_Feed):
         self._fatal: asyncio.Future[BaseException] | None = None
         self._sim_task: asyncio.Task[None] | None = None
         self._sim: Pipeline | None = None
-        self._sim_restart: set[str] = set()
         self._outbox: asyncio.Queue[bytes] | None = None  # the open connection's, else None
         self._last_resync_at: dict[str, float] = {}
         self._resync_delays: dict[str, Iterator[float]] = {}
