@@ -735,3 +735,21 @@ class FakeBinance(FakeServer):
             book = self.books[symbol]
             bids, asks = book.top(n)
             return bids, asks, book.update_id
+
+
+def books_exact(ex: FakeBinance, store: Any, symbols: Iterable[str]) -> bool:
+    """Every one of ``symbols`` in ``store`` (a ``MarketStore``) is synced and equals the
+    fake's whole true book, update id included."""
+    snap = store.snapshot(series=False)
+    for symbol in symbols:
+        bids, asks, update_id = ex.truth(symbol)
+        view = snap.markets.get(("binance", symbol))
+        if not (
+            view is not None
+            and view.synced
+            and view.update_id == update_id
+            and list(view.bids) == bids
+            and list(view.asks) == asks
+        ):
+            return False
+    return True

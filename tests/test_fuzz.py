@@ -27,7 +27,7 @@ from market.feeds import binance, bybit, hyperliquid
 from market.settings import Settings
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
+from tests.fake_binance import FakeBinance, books_exact
 
 T = TypeVar("T")
 Parser = Callable[[str | bytes, float], list[Any]]
@@ -310,18 +310,7 @@ def test_fuzzed_frames_are_counted_and_the_book_stays_exact() -> None:
         try:
 
             def exact() -> bool:
-                snap = worker.store.snapshot(series=False)
-                for s in symbols:
-                    bids, asks, update_id = ex.truth(s)
-                    v = snap.markets[("binance", s)]
-                    if not (
-                        v.synced
-                        and v.update_id == update_id
-                        and list(v.bids) == bids
-                        and list(v.asks) == asks
-                    ):
-                        return False
-                return True
+                return books_exact(ex, worker.store, symbols)
 
             wait_for(
                 lambda: all(ex.snapshot_requests[s] == 1 for s in symbols) and exact(),

@@ -16,7 +16,7 @@ import pytest
 from market.settings import Settings
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
+from tests.fake_binance import FakeBinance, books_exact
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 TIMING = Timing(status_interval=0.05, backoff_jitter=0.0, close_timeout=0.5)
@@ -46,18 +46,7 @@ def worker(fake: FakeBinance) -> Iterator[Worker]:
 
 
 def exact(ex: FakeBinance, worker: Worker) -> bool:
-    snap = worker.store.snapshot(series=False)
-    for symbol in SYMBOLS:
-        bids, asks, update_id = ex.truth(symbol)
-        view = snap.markets[("binance", symbol)]
-        if not (
-            view.synced
-            and view.update_id == update_id
-            and list(view.bids) == bids
-            and list(view.asks) == asks
-        ):
-            return False
-    return True
+    return books_exact(ex, worker.store, SYMBOLS)
 
 
 def assert_whole_books_equal(ex: FakeBinance, worker: Worker) -> None:
