@@ -37,10 +37,10 @@ from app.components.overview import (  # noqa: E402
     sort_rows,
 )
 from market.events import FeedStatus  # noqa: E402
-from market.feeds.mock import MockExchange  # noqa: E402
 from market.pipeline import Pipeline  # noqa: E402
 from market.store import MarketStore  # noqa: E402
 from market.sync import SequencedSync  # noqa: E402
+from market.venues.mock import MockExchange  # noqa: E402
 
 SECONDS = 60.0
 STEP_S = 0.1

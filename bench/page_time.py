@@ -40,10 +40,10 @@ from app.components.session import session_cards  # noqa: E402
 from app.components.sidebar import Prefs  # noqa: E402
 from app.components.trades import TAPE_ROWS, tape_html  # noqa: E402
 from market.events import FeedStatus  # noqa: E402
-from market.feeds.mock import MockExchange  # noqa: E402
 from market.pipeline import Pipeline  # noqa: E402
 from market.store import DEFAULT_SERIES_INTERVAL, MarketStore, StoreSnapshot  # noqa: E402
 from market.sync import SequencedSync  # noqa: E402
+from market.venues.mock import MockExchange  # noqa: E402
 
 SYMBOL = "BTCUSDT"
 WHALE_NOTIONAL = 3_000.0  # the simulated BTC trades ~200-20,000 quote: alerts every few seconds

@@ -48,11 +48,11 @@ import orjson  # noqa: E402
 
 from market.bench import files_of  # noqa: E402
 from market.book import OrderBook  # noqa: E402
-from market.feeds import binance  # noqa: E402
 from market.pipeline import Pipeline  # noqa: E402
 from market.recording import Record, read  # noqa: E402
 from market.store import MarketStore  # noqa: E402
 from market.sync import BinanceSync  # noqa: E402
+from market.venues import binance  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "fixtures" / "cryptofeed_BINANCE.ws.1.0"
 QUOTES = ("USDT", "BUSD", "USDC", "BTC", "ETH", "BNB", "EUR", "USD", "TRY")

@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--symbols", help="comma-separated (default: MARKET_SYMBOLS)")
     record.add_argument("--out", required=True, metavar="FILE.gz", help="the recording to write")
     record.add_argument("--seconds", type=_positive(float, "--seconds", 7 * 86_400), default=60.0)
+    record.add_argument(
+        "--depth", type=_positive(int, "--depth", 1000), default=20,
+        help="levels a side of each book in the closing summary (what the live client held)",
+    )  # fmt: skip
     record.add_argument("--verbose", action="store_true", help="log connection events to stderr")
     bench = commands.add_parser("bench", help="pipeline ingest rate on a recording")
     bench.add_argument("files", nargs="+", type=_recording, metavar="FILE")
@@ -320,7 +324,7 @@ def record(args: argparse.Namespace) -> int:
             raise InvalidSymbol("--symbols: no symbols given")
         fields = {**_fields(settings), "exchanges": exchanges, "symbols": symbols}
         fields["fallback"] = "none"  # record what the exchange sends, never simulated data
-        worker = Worker(Settings(**fields), MarketStore())
+        worker = Worker(Settings(**fields), MarketStore(depth=max(args.depth, 20)))
         recorder = Recorder(args.out)
     except (SettingsError, InvalidSymbol) as exc:
         print(f"{PROG} record: error: {exc}", file=sys.stderr)
@@ -343,6 +347,14 @@ def record(args: argparse.Namespace) -> int:
         status = worker.store.snapshot(series=False, max_trades=0).statuses.get(exchange)
         worker.stop()  # joins the thread: nothing writes to the recorder any more
         recorder.close()
+    # the books the live client held as the recording ended (a stopped worker keeps them)
+    final = worker.store.snapshot(series=False, max_trades=0)
+    books = {
+        symbol: {"bids": [list(level) for level in view.bids[: args.depth]],
+                 "asks": [list(level) for level in view.asks[: args.depth]],
+                 "update_id": view.update_id, "synced": view.synced}
+        for (name, symbol), view in final.markets.items() if name == exchange
+    }  # fmt: skip
     summary = {
         "out": str(args.out), "exchange": exchange, "symbols": list(worker.settings.symbols),
         "frames": recorder.frames, "snapshots": recorder.snapshots,
@@ -350,7 +362,9 @@ def record(args: argparse.Namespace) -> int:
         "status": None if status is None else {
             "state": status.state, "detail": status.detail, "reconnects": status.reconnects,
             "messages": status.messages, "bad_messages": status.bad_messages,
+            "resyncs": status.resyncs,
         },
+        "books": books,
     }  # fmt: skip
     print(orjson.dumps(summary).decode(), flush=True)
     if recorder.frames == 0:

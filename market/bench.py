@@ -1,34 +1,39 @@
 """Ingest benchmark: the whole pipeline (decode → sync → apply → metrics → store) over the
-depth events of a recording (Binance, Bybit or HyperLiquid), with the time split by stage.
+frames of a recording (Binance, Bybit or HyperLiquid), with the time split by stage.
 
     python -m market bench FILE [FILE …] [--repeat N] [--json]
 
-Two passes over the same records, both with the replay's adapters (the exchange's own
-parser and book discipline, market/replay.py): the real ``Pipeline`` gives the rate
-(``events_per_s``, ``us_per_event``: every WebSocket frame of the recording, decoded and
-handled, per depth event: a Binance diff, a Bybit snapshot or delta, a HyperLiquid image),
-a second pass with a clock read around every stage gives the split (the clock reads cost
-~0.1 µs each and are not in the rate). REST snapshots are a one-off cost per (re)sync,
-reported apart as ``us_per_snapshot``. Figures are printed, never asserted.
+Both passes drive what replay drives: the venue's own ``Session`` and the real ``Pipeline``
+through ``market.replay.Player`` (nothing here re-implements a step of either). The first
+pass gives the rate (``events_per_s``, ``us_per_event``: every WebSocket frame decoded and
+handled, per depth event: a Binance diff, a Bybit snapshot or delta, a HyperLiquid image);
+the second turns on the pipeline's stage hook (``Pipeline.stage_ns``) and an order book that
+times its own ``apply``, for the split (decode is the rest: parse, session and dispatch).
+REST snapshots are a one-off cost per (re)sync, reported apart as ``us_per_snapshot``.
+The recording is streamed, never loaded whole: each pass reads it again. Figures are printed,
+never asserted.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from market.book import OrderBook
 from market.errors import BadMessage, BookError, SettingsError
-from market.events import BookDelta, BookSnapshot, Event
+from market.events import BookDelta, BookSnapshot, Levels
+from market.feed import PUBLISH_INTERVAL_S
 from market.pipeline import Pipeline
 from market.recording import Record, companions, detect_exchange, read
-from market.replay import ADAPTERS
-from market.store import NO_ROW, MarketStore, series_row
-from market.worker import PUBLISH_INTERVAL_S
+from market.replay import Player
+from market.settings import Settings
+from market.store import MarketStore
+from market.sync import Sync
+from market.venues import SESSIONS
+from market.venues.base import Session
 
 STAGES = ("decode", "sync", "apply", "metrics", "store")
 _DEPTH = (BookDelta, BookSnapshot)
@@ -39,200 +44,156 @@ def files_of(paths: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(p for path in paths for p in companions(path)))
 
 
-def load(paths: Sequence[str | Path]) -> tuple[str, list[Record]]:
-    """(exchange, records) of a recording; ``SettingsError`` when it cannot be benchmarked."""
-    files = files_of(paths)
+def records(files: Sequence[Path]) -> Iterator[Record]:
+    """The recording's records, streamed; ``SettingsError`` when it cannot be read."""
     try:
-        records = list(read(files))
+        yield from read(files)
     except OSError as exc:
-        raise SettingsError(f"cannot read the recording: {exc}") from None
-    exchange = detect_exchange(records)
+        raise SettingsError(f"cannot read the recording: {exc.strerror or exc}") from None
+
+
+def exchange_of(files: Sequence[Path]) -> str:
+    exchange = detect_exchange(records(files))
     if exchange is None:
         raise SettingsError(f"{files[0]}: not a recording of Binance, Bybit or HyperLiquid frames")
-    return exchange, records
+    return exchange
 
 
-def _symbols(exchange: str, records: Sequence[Record]) -> list[str]:
-    adapter = ADAPTERS[exchange]()
+def _symbols(session_type: type[Session], files: Sequence[Path]) -> list[str]:
     found: dict[str, None] = {}
-    for record in records:
+    parse = session_type.parse
+    for record in records(files):
+        if record.snapshot_symbol is not None:
+            found.setdefault(record.snapshot_symbol, None)
+            continue
         try:
-            events = adapter.events(record)
+            events = parse(record.raw, record.received_at)
         except BadMessage:
             continue
         for event in events:
-            if type(event) in _DEPTH:
-                found.setdefault(event.symbol, None)  # type: ignore[union-attr]
+            if isinstance(event, _DEPTH):
+                found.setdefault(event.symbol, None)
     return list(found)
 
 
-def run_untimed(exchange: str, records: Sequence[Record]) -> tuple[int, float]:
-    """The real Pipeline, as the worker runs it. Returns (depth events, seconds)."""
-    adapter = ADAPTERS[exchange]()
-    interval = PUBLISH_INTERVAL_S  # books published as the worker does: at most every 50 ms
-    pipeline = Pipeline(
-        MarketStore(), exchange, _symbols(exchange, records), adapter.sync_factory,
-        publish_interval=interval,
-    )
-    events_of = adapter.events
-    handle = pipeline.handle
-    clock = time.perf_counter
-    n = 0
-    spent = 0.0
-    flushed_at = -math.inf
-    for record in records:
-        if record.received_at - flushed_at >= interval:  # the worker's flush, by record time
-            t0 = clock()
-            pipeline.flush()
-            spent += clock() - t0
-            flushed_at = record.received_at
-        if record.snapshot_symbol is not None:  # a REST snapshot: a one-off cost, timed apart
-            handle(events_of(record))
-            continue
-        t0 = clock()
-        try:
-            events = events_of(record)
-        except BadMessage:
-            spent += clock() - t0  # the worker pays for a bad frame too
-            continue
-        handle(events)
-        spent += clock() - t0
-        for event in events:
-            if type(event) in _DEPTH:
-                n += 1
-    t0 = clock()
-    pipeline.flush()
-    return n, clock() - t0 + spent
-
-
 class _TimedBook(OrderBook):
-    __slots__ = ("apply_ns",)
+    """An order book that adds the time of its own ``apply``/``replace`` to ``ns[0]``."""
 
-    def __init__(self, symbol: str) -> None:
+    __slots__ = ("ns",)
+
+    def __init__(self, symbol: str, ns: list[int]) -> None:
         super().__init__(symbol)
-        self.apply_ns = 0
+        self.ns = ns
 
-    def apply(self, bids: Any, asks: Any, update_id: int | None = None) -> None:
+    def apply(self, bids: Levels, asks: Levels, update_id: int | None = None) -> None:
         t = time.perf_counter_ns()
         super().apply(bids, asks, update_id)
-        self.apply_ns += time.perf_counter_ns() - t
+        self.ns[0] += time.perf_counter_ns() - t
 
-    def replace(self, bids: Any, asks: Any, update_id: int = 0) -> None:
+    def replace(self, bids: Levels, asks: Levels, update_id: int = 0) -> None:
         t = time.perf_counter_ns()
         super().replace(bids, asks, update_id)
-        self.apply_ns += time.perf_counter_ns() - t
+        self.ns[0] += time.perf_counter_ns() - t
 
 
-def run_timed(exchange: str, records: Sequence[Record], depth: int = 20) -> dict[str, float]:
-    """The same work, stage by stage, with a clock read around each. Returns ns per stage."""
-    adapter = ADAPTERS[exchange]()
-    store = MarketStore(depth=depth)
-    syncs: dict[str, Any] = {}
-    books: dict[str, _TimedBook] = {}
-    ns = dict.fromkeys(STAGES, 0)
-    last_point: dict[str, float] = {}
+def run(
+    session_type: type[Session], files: Sequence[Path], symbols: list[str], timed: bool = False
+) -> dict[str, Any]:
+    """One pass: the session and the real Pipeline, as the worker runs them (books published
+    at most every ``PUBLISH_INTERVAL_S``, flushed by record time). Returns the counts, the
+    seconds spent on WebSocket frames and, when ``timed``, ns per stage."""
+    apply_ns = [0]
+    factory = session_type.sync_factory
+
+    def timed_sync(book: OrderBook) -> Sync:
+        return factory(_TimedBook(book.symbol, apply_ns))
+
+    pipeline = Pipeline(
+        MarketStore(), session_type.exchange, symbols, timed_sync if timed else factory,
+        publish_interval=PUBLISH_INTERVAL_S,
+    )  # fmt: skip
+    player = Player(session_type(Settings(), symbols), pipeline)
+    if timed:
+        pipeline.stage_ns = dict.fromkeys(("sync", "metrics", "store"), 0)
+    feed, flush = player.feed, pipeline.flush
     clock = time.perf_counter_ns
-
-    def sync_of(symbol: str) -> Any:
-        sync = syncs.get(symbol)
-        if sync is None:
-            books[symbol] = _TimedBook(symbol)
-            sync = syncs[symbol] = adapter.sync_factory(books[symbol])
-        return sync
-
-    for record in records:
-        if record.snapshot_symbol is not None:
-            for snap in adapter.events(record):
-                with contextlib.suppress(BookError):  # a crossed snapshot: the next one fixes it
-                    sync_of(snap.symbol).on_snapshot(snap)  # type: ignore[union-attr]
-            continue
+    events = frames = snapshots = bad = 0
+    spent = snapshot_ns = 0
+    flushed_at = -math.inf
+    started = False
+    for record in records(files):
+        if not started:
+            player.start(record.received_at)
+            started = True
+        if record.received_at - flushed_at >= PUBLISH_INTERVAL_S:  # the worker's flush
+            t0 = clock()
+            flush()
+            spent += clock() - t0
+            flushed_at = record.received_at
         t0 = clock()
         try:
-            events: list[Event] = adapter.events(record)
-        except BadMessage:
-            ns["decode"] += clock() - t0
-            continue
+            out = feed(record)
+        except (BadMessage, BookError):
+            bad += 1
+            out = []
         t1 = clock()
-        ns["decode"] += t1 - t0
-        at = record.received_at
-        for event in events:
-            kind = type(event)
-            if kind not in _DEPTH:
-                continue
-            symbol = event.symbol  # type: ignore[union-attr]
-            sync = sync_of(symbol)
-            book = books[symbol]
-            before = book.apply_ns
-            t2 = clock()
-            try:
-                changed = sync.on_delta(event) if kind is BookDelta else sync.on_snapshot(event)
-            except BookError:
-                changed = False
-            t3 = clock()
-            applied = book.apply_ns - before
-            ns["apply"] += applied
-            ns["sync"] += (t3 - t2) - applied
-            if not changed:
-                continue
-            # as Pipeline._book: a change below the published levels only moves the book's id
-            if kind is BookDelta and book.outside_top(store.depth, event.bids, event.asks):  # type: ignore[union-attr]
-                t4 = clock()
-                touched = store.touch_book(exchange, symbol, book.update_id, at)
-                t5 = clock()
-                ns["metrics"] += t4 - t3
-                ns["store"] += t5 - t4
-                if touched:
-                    continue
-                t3 = clock()
-            bids, asks = book.top(store.depth)
-            if at - last_point.get(symbol, -math.inf) >= store.series_interval:
-                last_point[symbol] = at
-                row = series_row(bids, asks, at)
-            else:
-                row = NO_ROW
-            t4 = clock()
-            store.update_book(exchange, symbol, bids, asks, book.update_id, at, row)
-            t5 = clock()
-            ns["metrics"] += t4 - t3
-            ns["store"] += t5 - t4
-    return {k: float(v) for k, v in ns.items()}
+        if record.snapshot_symbol is not None:  # a REST snapshot: a one-off cost, timed apart
+            snapshots += 1
+            snapshot_ns += t1 - t0
+            continue
+        frames += 1
+        spent += t1 - t0
+        for event in out:
+            if isinstance(event, _DEPTH):
+                events += 1
+    t0 = clock()
+    flush()
+    spent += clock() - t0
+    result: dict[str, Any] = {
+        "events": events, "frames": frames, "snapshots": snapshots, "bad": bad,
+        "ns": spent, "snapshot_ns": snapshot_ns,
+    }  # fmt: skip
+    if timed and pipeline.stage_ns is not None:
+        stages = dict(pipeline.stage_ns)
+        stages["apply"] = apply_ns[0]
+        stages["sync"] -= apply_ns[0]
+        stages["decode"] = spent - sum(stages.values())
+        result["stages"] = stages
+    return result
 
 
 def bench(paths: Sequence[str | Path], repeat: int = 20) -> dict[str, Any]:
-    exchange, records = load(paths)
-    total_events = 0
-    total_s = 0.0
-    for _ in range(repeat):
-        n, s = run_untimed(exchange, records)
-        total_events += n
-        total_s += s
-    stage_ns = dict.fromkeys(STAGES, 0.0)
-    for _ in range(repeat):
-        for k, v in run_timed(exchange, records).items():
+    files = files_of(paths)
+    exchange = exchange_of(files)
+    session_type = SESSIONS[exchange]
+    symbols = _symbols(session_type, files)
+    total_events = total_ns = 0
+    first: dict[str, Any] = {}
+    for _ in range(max(1, repeat)):
+        first = run(session_type, files, symbols)
+        total_events += first["events"]
+        total_ns += first["ns"]
+    stage_ns = dict.fromkeys(STAGES, 0)
+    for _ in range(max(1, repeat)):
+        for k, v in run(session_type, files, symbols, timed=True)["stages"].items():
             stage_ns[k] += v
-    snaps = [r for r in records if r.snapshot_symbol is not None]
-    adapter = ADAPTERS[exchange]()
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        for record in snaps:
-            for snap in adapter.events(record):
-                adapter.sync_factory(OrderBook(snap.symbol)).on_snapshot(snap)  # type: ignore[arg-type, union-attr]
-    snapshot_us = (time.perf_counter() - t0) / max(1, repeat * len(snaps)) * 1e6
-    per_event = total_s / total_events if total_events else 0.0
+    per_event = total_ns / total_events / 1e9 if total_events else 0.0
+    snaps = first["snapshots"]
     return {
-        "events": total_events // repeat if repeat else 0,
-        "events_per_s": round(total_events / total_s, 1) if total_s else 0.0,
+        "events": first["events"],
+        "events_per_s": round(total_events / (total_ns / 1e9), 1) if total_ns else 0.0,
         "us_per_event": round(per_event * 1e6, 3),
         "stages": {
-            k: round(v / 1e3 / total_events, 3) if total_events else 0.0
+            k: round(max(0, v) / 1e3 / total_events, 3) if total_events else 0.0
             for k, v in stage_ns.items()
         },
         "exchange": exchange,
-        "frames": len(records) - len(snaps),
-        "snapshots": len(snaps),
-        "us_per_snapshot": round(snapshot_us, 1) if snaps else None,
+        "frames": first["frames"],
+        "bad_frames": first["bad"],
+        "snapshots": snaps,
+        "us_per_snapshot": round(first["snapshot_ns"] / snaps / 1e3, 1) if snaps else None,
         "repeat": repeat,
-        "files": [str(p) for p in files_of(paths)],
+        "files": [str(p) for p in files],
     }
 
 

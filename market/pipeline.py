@@ -12,24 +12,24 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields, replace
-from typing import Union
+
+import msgspec
 
 from market.book import OrderBook
 from market.errors import BookError
 from market.events import BookDelta, BookSnapshot, Event, Source, Ticker, Trade
 from market.store import NO_ROW, MarketStore, series_row
-from market.sync import BinanceSync, SequencedSync
+from market.sync import Sync
 
 log = logging.getLogger(__name__)
 
-Sync = Union[BinanceSync, SequencedSync]
 SyncFactory = Callable[[OrderBook], Sync]
 
 
 # what a ticker says about its market (merged field by field): all but the market's name
-_TICKER_FIELDS = tuple(f.name for f in fields(Ticker) if f.name not in ("exchange", "symbol"))
+_TICKER_FIELDS = tuple(f for f in Ticker.__struct_fields__ if f not in ("exchange", "symbol"))
 
 
 class Pipeline:
@@ -65,6 +65,8 @@ class Pipeline:
         self.names: dict[str, str] = {}  # venue symbol → the user's (store) symbol
         self.tickers: dict[str, Ticker] = {}  # merged, by venue symbol
         self.resyncs = 0
+        # the stage hook (``market bench``): ns spent in sync (apply included), metrics, store
+        self.stage_ns: dict[str, int] | None = None
         pairs = symbols.items() if isinstance(symbols, Mapping) else ((s, s) for s in symbols)
         for venue, name in pairs:
             self.add_symbol(venue, name)
@@ -128,7 +130,7 @@ class Pipeline:
             changes = {
                 f: getattr(ticker, f) for f in _TICKER_FIELDS if getattr(ticker, f) is not None
             }
-            ticker = replace(old, **changes)
+            ticker = msgspec.structs.replace(old, **changes)
         self.tickers[symbol] = ticker
         self.store.update_ticker(self.exchange, self.names[symbol], ticker)
 
@@ -137,6 +139,9 @@ class Pipeline:
         sync = self.syncs.get(symbol)
         if sync is None:
             return  # a symbol we do not watch (any more)
+        stage_ns = self.stage_ns
+        if stage_ns is not None:
+            t0 = time.perf_counter_ns()
         try:
             if snapshot:
                 changed = sync.on_snapshot(event)  # type: ignore[arg-type]
@@ -148,6 +153,9 @@ class Pipeline:
         except BookError as exc:
             self.resync(symbol, str(exc))
             return
+        finally:
+            if stage_ns is not None:
+                stage_ns["sync"] += time.perf_counter_ns() - t0
         if not changed:
             return
         at = event.received_at
@@ -156,7 +164,13 @@ class Pipeline:
             dirty = symbol in self._dirty
             if not dirty and book.outside_top(self.depth, event.bids, event.asks):
                 # deeper than the published levels (most of a Binance diff): nothing shown moved
-                if self.store.touch_book(self.exchange, self.names[symbol], book.update_id, at):
+                if stage_ns is not None:
+                    t0 = time.perf_counter_ns()
+                name = self.names[symbol]
+                touched = self.store.touch_book(self.exchange, name, book.update_id, at)
+                if stage_ns is not None:
+                    stage_ns["store"] += time.perf_counter_ns() - t0
+                if touched:
                     return
             if at - self._published_at.get(symbol, -math.inf) < self.publish_interval:
                 self._dirty[symbol] = at  # published soon: by a later event or flush()
@@ -184,13 +198,21 @@ class Pipeline:
         self._published_at[symbol] = at
         book = sync.book
         name = self.names[symbol]
+        stage_ns = self.stage_ns
+        if stage_ns is not None:
+            t0 = time.perf_counter_ns()
         bids, asks = book.top(self.depth)
         if at - self._last_point.get(symbol, -math.inf) >= self.series_interval:
             self._last_point[symbol] = at
             row = series_row(bids, asks, at)
         else:
             row = NO_ROW
+        if stage_ns is not None:
+            t1 = time.perf_counter_ns()
+            stage_ns["metrics"] += t1 - t0
         self.store.update_book(self.exchange, name, bids, asks, book.update_id, at, row, updates)
+        if stage_ns is not None:
+            stage_ns["store"] += time.perf_counter_ns() - t1
 
     def resync(self, symbol: str, reason: str) -> None:
         """Mark one symbol unsynced (its book is discarded) and ask for it to be rebuilt."""

@@ -1,18 +1,21 @@
-"""Replay a recording through the same adapters, book sync, pipeline and store as a live feed.
+"""Replay a recording through the same venue Session, book sync, pipeline and store as live.
 
     python -m market watch --replay FILE.gz --speed 1|10|max
     MARKET_EXCHANGE=replay MARKET_REPLAY_FILE=FILE.gz [MARKET_REPLAY_SPEED=10] ./run.sh
 
-    recording ──read()──▶ Adapter (the exchange's own parse) ──events──▶ Pipeline ──▶ store
-       │  <ns> <frame> lines, REST snapshots inline              BinanceSync / SequencedSync
+    recording ──read()──▶ Player ──▶ the venue's own Session ──events──▶ Pipeline ──▶ store
+       │  <ns> <frame> lines, REST snapshots inline      (market/venues/<name>.py)
        └─ paced by the receive times ÷ speed (max: no pauses, the loop yields every CHUNK)
 
 The recording says which exchange it came from (``detect_exchange``); its frames go through
-that exchange's parser and the book discipline of its live feed: ``BinanceSync`` fed by the
-REST snapshots recorded inline, ``SequencedSync`` for Bybit's snapshot/delta stream and
-HyperLiquid's whole images. Markets and status are published under the exchange ``replay``,
-``source="replay"``. A gap cannot ask a recording for a new snapshot: the book waits for the
-next one recorded (the recording worker fetched one after every gap, so it is there).
+the very ``Session`` class the live connection runs (``market.venues.SESSIONS``), with its
+book discipline: ``BinanceSync`` fed by the REST snapshots recorded inline, Bybit's 50-level
+window, HyperLiquid's images, backfill marking and de-duplication. Its actions are carried
+out in recording time: ``Later`` timers fire as the recording passes them, a refused symbol
+is marked, a ``Reconnect`` rebuilds every book; ``Send`` and ``FetchSnapshot`` do nothing,
+since the recording holds what came of them (the live worker fetched a snapshot after every
+gap, so the next one is there). Markets and status are published under the exchange
+``replay``, ``source="replay"``. ``market bench`` times the same ``Player``.
 
 Symbols: every symbol with a book or trades in the recording, or only those asked for
 (``MARKET_SYMBOLS`` / ``--symbols``, mapped to the venue's names like the live feeds do).
@@ -21,105 +24,84 @@ Symbols: every symbol with a book or trades in the recording, or only those aske
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from market.errors import BadMessage, InvalidSymbol, SettingsError
 from market.events import BookDelta, BookSnapshot, Event, FeedState, Source, Trade
-from market.feeds import binance, bybit, hyperliquid
-from market.pipeline import Pipeline, SyncFactory
+from market.pipeline import Pipeline
 from market.recording import Record, companions, detect_exchange, read
 from market.settings import MAX_SYMBOLS, REPLAY, SYMBOL_RE, Settings, validate_symbol
 from market.store import MarketStore
-from market.sync import BinanceSync, SequencedSync
+from market.venues import SESSIONS
+from market.venues.base import Action, Later, NotListed, Output, Reconnect, Rename, Session
 
 log = logging.getLogger(__name__)
 
 CHUNK = 256  # frames handled between two yields to the event loop when nothing else pauses
+MAX_PAUSE_S = 10.0  # a longer silence in the recording is shortened to this when paced
 
 
-# -- adapters: frames → events, as each live feed does it ------------------------------------
+class Player:
+    """Feeds records to a venue ``Session`` and a ``Pipeline`` as a live connection would,
+    carrying out the session's actions in recording time (see the module docstring)."""
 
+    def __init__(self, session: Session, pipeline: Pipeline) -> None:
+        self.session = session
+        self.pipeline = pipeline
+        self._timers: list[tuple[float, int, str]] = []  # (due, order, token)
+        self._order = 0
 
-class Adapter:
-    """One exchange's parse and book discipline, with the state its live feed keeps."""
+    def start(self, now: float) -> None:
+        """The connection opens at ``now`` (the recording's first receive time)."""
+        self._timers.clear()
+        self.act(self.session.opened(now), now)
 
-    exchange = ""
-    sync_factory: SyncFactory = SequencedSync
-
-    def venue(self, symbol: str) -> str:
-        raise NotImplementedError
-
-    def events(self, record: Record) -> list[Event]:
-        """The events of one record (replies and notices are harmless: the pipeline skips
-        them); ``BadMessage`` for a frame the live feed would count as bad."""
-        raise NotImplementedError
-
-
-class BinanceAdapter(Adapter):
-    exchange = "binance"
-    sync_factory = BinanceSync
-
-    def venue(self, symbol: str) -> str:
-        return binance.venue_symbol(symbol)
-
-    def events(self, record: Record) -> list[Event]:
+    def feed(self, record: Record) -> list[Event]:
+        """One record through the session; returns its events. ``BadMessage`` when bad."""
+        at = record.received_at
+        timers = self._timers
+        while timers and timers[0][0] <= at:
+            due, _, token = heapq.heappop(timers)
+            self.output(self.session.timer(token, due), due)
         if record.snapshot_symbol is not None:
-            return [binance.parse_snapshot(record.raw, record.snapshot_symbol, record.received_at)]
-        return binance.parse(record.raw, record.received_at)
+            out = self.session.snapshot(record.snapshot_symbol, record.raw, at)
+        else:
+            out = self.session.receive(record.raw, at)
+        self.output(out, at)
+        return out[0]
 
+    def output(self, out: Output, now: float) -> None:
+        events, actions = out
+        if events:
+            self.pipeline.handle(events)
+        if actions:
+            self.act(actions, now)
 
-class BybitAdapter(Adapter):
-    exchange = "bybit"
-
-    def venue(self, symbol: str) -> str:
-        return bybit.venue_symbol(symbol)
-
-    def events(self, record: Record) -> list[Event]:
-        if record.snapshot_symbol is not None:
-            raise BadMessage("a REST snapshot in a Bybit recording")
-        return bybit.parse(record.raw, record.received_at)  # type: ignore[return-value]
-
-
-class HyperLiquidAdapter(Adapter):
-    """Whole-image books; the first ``trades`` frame of a coin replays history (backfill:
-    trades from before that frame arrived), and trades seen before are dropped, as the live
-    feed does."""
-
-    exchange = "hyperliquid"
-
-    def __init__(self) -> None:
-        self._dedupe = hyperliquid.TradeDeduper()
-        self._seen_trades: set[str] = set()
-
-    def venue(self, symbol: str) -> str:
-        return hyperliquid.venue_symbol(symbol)
-
-    def events(self, record: Record) -> list[Event]:
-        if record.snapshot_symbol is not None:
-            raise BadMessage("a REST snapshot in a HyperLiquid recording")
-        events = hyperliquid.parse(record.raw, record.received_at)
-        if events and type(events[0]) is Trade:
-            trades: list[Trade] = events  # type: ignore[assignment]
-            coin = trades[0].symbol
-            if coin not in self._seen_trades:  # history from before the recording started
-                self._seen_trades.add(coin)
-                since = record.received_at * 1000.0
-                trades = [replace(t, backfill=True) if t.ts_ms <= since else t for t in trades]
-            return self._dedupe.fresh(trades)  # type: ignore[return-value]
-        return events  # type: ignore[return-value]
-
-
-ADAPTERS: dict[str, Callable[[], Adapter]] = {
-    "binance": BinanceAdapter,
-    "bybit": BybitAdapter,
-    "hyperliquid": HyperLiquidAdapter,
-}
+    def act(self, actions: Sequence[Action], now: float) -> None:
+        pipeline = self.pipeline
+        for action in actions:
+            if isinstance(action, Later):
+                self._order += 1
+                heapq.heappush(self._timers, (now + action.delay, self._order, action.token))
+            elif isinstance(action, NotListed):
+                pipeline.mark(action.symbol, action.detail)
+            elif isinstance(action, Rename):
+                name = pipeline.names.get(action.old)
+                if name is not None:
+                    pipeline.remove_symbol(action.old)
+                    pipeline.add_symbol(action.new, name, detail="waiting for the replay")
+            elif isinstance(action, Reconnect):  # the live feed connected again here
+                pipeline.reset_all(f"reconnecting: {action.reason}")
+                self.session.closed()
+                self.start(now)
+            # Send, FetchSnapshot, Resubscribe, Status: the recording holds what came of them
 
 
 # -- what a recording holds --------------------------------------------------------------------
@@ -186,7 +168,7 @@ def _inspect(paths: tuple[Path, ...]) -> RecordingInfo:
                 f"{paths[0]}: not a recording of Binance, Bybit or HyperLiquid frames "
                 "(`python -m market record` writes one)"
             )
-        adapter = ADAPTERS[exchange]()
+        parse = SESSIONS[exchange].parse
         symbols: dict[str, None] = {}
         frames = snapshots = 0
         first_at = math.inf
@@ -200,12 +182,12 @@ def _inspect(paths: tuple[Path, ...]) -> RecordingInfo:
                 symbols.setdefault(record.snapshot_symbol, None)
                 continue
             try:
-                events = adapter.events(record)
+                events = parse(record.raw, record.received_at)
             except BadMessage:
                 continue
             for event in events:
-                if type(event) in (BookDelta, BookSnapshot, Trade):
-                    symbols.setdefault(event.symbol, None)  # type: ignore[union-attr]
+                if isinstance(event, (BookDelta, BookSnapshot, Trade)):
+                    symbols.setdefault(event.symbol, None)
     except (OSError, UnicodeError) as exc:
         raise SettingsError(f"{paths[0]}: cannot read the recording ({exc})") from None
     usable = tuple(s for s in symbols if isinstance(s, str) and SYMBOL_RE.match(s))
@@ -224,12 +206,12 @@ def check_settings(settings: Settings) -> Settings:
     if not settings.replay_file:
         raise SettingsError("replay needs a recording: set MARKET_REPLAY_FILE (or --replay FILE)")
     info = inspect(settings.replay_file)
-    to_venue = ADAPTERS[info.exchange]().venue
+    to_venue = SESSIONS[info.exchange].venue_symbol
     if not settings.symbols:
         return replace(settings, symbols=info.symbols[:MAX_SYMBOLS])
     symbols: list[str] = []
     for raw in settings.symbols:
-        symbol = validate_symbol(raw).replace("-", "")
+        symbol = validate_symbol(raw)
         if info.venue_of(symbol, to_venue) is None:
             raise InvalidSymbol(
                 f"{symbol}: not in the recording {info.name} (it has {', '.join(info.symbols[:20])}"
@@ -285,11 +267,13 @@ class ReplaySession:
         self.clock = clock
         self.sleep = sleep
         self.bad_log_interval = bad_log_interval
-        self.adapter = ADAPTERS[self.info.exchange]()
+        self.settings = settings
+        self.session_type = SESSIONS[self.info.exchange]
         self.pipeline = Pipeline(
-            store, REPLAY, self.markets(settings.symbols), self.adapter.sync_factory,
+            store, REPLAY, self.markets(settings.symbols), self.session_type.sync_factory,
             source="replay", on_resync=self._on_resync,
         )  # fmt: skip
+        self.player = Player(self.session_type(settings, self.pipeline.symbols), self.pipeline)
         self.played = 0  # records of the current pass
         self.finished = False
         self._restart = asyncio.Event()
@@ -297,7 +281,7 @@ class ReplaySession:
     def markets(self, symbols: tuple[str, ...]) -> dict[str, str]:
         """Venue symbol → the user's name, for the symbols present in the recording."""
         out: dict[str, str] = {}
-        to_venue = self.adapter.venue
+        to_venue = self.session_type.venue_symbol
         for symbol in symbols:
             venue = self.info.venue_of(symbol, to_venue)
             if venue is not None:
@@ -333,7 +317,7 @@ class ReplaySession:
                 await self._restart.wait()
 
     def _rewind(self, health: Health) -> None:
-        self.adapter = ADAPTERS[self.info.exchange]()
+        self.player = Player(self.session_type(self.settings, self.pipeline.symbols), self.pipeline)
         self.played = 0
         self.finished = False
         pipeline = self.pipeline
@@ -358,8 +342,7 @@ class ReplaySession:
     async def _play_once(self, health: Health) -> bool:
         """One pass over the recording; False when interrupted by a restart."""
         pipeline = self.pipeline
-        handle = pipeline.handle
-        events_of = self.adapter.events
+        player = self.player
         clock = self.clock
         restart = self._restart
         paced = not math.isinf(self.speed)
@@ -368,10 +351,14 @@ class ReplaySession:
         first_at: float | None = None
         unpaused = 0
         for record in read(self.info.paths):
+            if first_at is None:
+                first_at = record.received_at
+                player.start(first_at)
             if paced:
-                if first_at is None:
-                    first_at = record.received_at
                 wait = start + (record.received_at - first_at) / speed - clock()
+                if wait > MAX_PAUSE_S:  # a long silence in the recording: shortened
+                    start -= wait - MAX_PAUSE_S
+                    wait = MAX_PAUSE_S
                 if wait > 0:
                     health.detail = self._progress()
                     await self.sleep(wait)
@@ -389,11 +376,10 @@ class ReplaySession:
                 health.messages += 1
                 health.last_message_at = now
             try:
-                events = events_of(record)
+                player.feed(record)
             except BadMessage as exc:
                 health.bad(exc, record.raw, now, self.bad_log_interval)
                 continue
-            handle(events)
             health.resyncs = pipeline.resyncs
         return True
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -258,23 +258,32 @@ def parse_seed(value: str) -> int | None:
 
 
 def validate_symbol(raw: str) -> str:
-    """One symbol, normalized to upper case; raises ``InvalidSymbol`` naming the problem."""
+    """One symbol in the user's form: upper case without separators (``btc-usdt`` →
+    ``BTCUSDT``); raises ``InvalidSymbol`` naming the problem. The one check of a symbol:
+    settings, the sidebar, the worker and replay all come here; each venue then maps it to
+    its own name (``venue_symbol`` in ``market/venues/``)."""
     symbol = raw.strip()
     if not symbol:
         raise InvalidSymbol("empty symbol")
     if len(symbol) > MAX_SYMBOL_LEN:
         raise InvalidSymbol(f"{symbol[:MAX_SYMBOL_LEN]}…: longer than {MAX_SYMBOL_LEN} characters")
     if not SYMBOL_RE.match(symbol):
-        raise InvalidSymbol(f"{symbol!r}: only letters, digits and '-' are allowed")
-    return symbol.upper()
+        raise InvalidSymbol(f"{symbol[:40]!r}: only letters, digits and '-' are allowed")
+    symbol = symbol.upper().replace("-", "")
+    if not symbol:
+        raise InvalidSymbol(f"{raw.strip()[:40]!r}: no letters or digits")
+    return symbol
 
 
-def parse_symbols(text: str) -> tuple[str, ...]:
-    """Comma (or space) separated symbols: validated, upper-cased, duplicates dropped."""
+def parse_symbols(text: str | Iterable[str]) -> tuple[str, ...]:
+    """Comma (or space) separated symbols, or a sequence of them: validated, normalized,
+    duplicates dropped, at most ``MAX_SYMBOLS``."""
+    if isinstance(text, str):  # separators may repeat: "a, b" and "a,,b" are two symbols
+        parts = [part for part in re.split(r"[,\s]+", text.strip()) if part]
+    else:  # a sequence of symbols: each one must be one
+        parts = list(text)
     symbols: list[str] = []
-    for part in re.split(r"[,\s]+", text.strip()):
-        if not part:
-            continue
+    for part in parts:
         symbol = validate_symbol(part)
         if symbol not in symbols:
             symbols.append(symbol)

@@ -18,6 +18,7 @@ resyncs that symbol only.
 from __future__ import annotations
 
 from collections import deque
+from typing import Union
 
 from market.book import OrderBook
 from market.errors import SequenceGap
@@ -132,3 +133,6 @@ class SequencedSync:
             book.trim(self.depth)
         book.check_crossed()
         return True
+
+
+Sync = Union[BinanceSync, SequencedSync]

@@ -89,6 +89,10 @@ class FakeBybit(FakeServer):
         self.listed: set[str] = set(symbols)  # symbols that exist: others are refused
         self.ping_timeout = ping_timeout  # > 0: close a connection not pinging for this long
         self.pong_args = pong_args  # answer pings {"op":"pong","args":[ms]} (option/private)
+        # True: a level pushed out of the top 50 leaves silently (no "0" sent for it), so only
+        # a client that keeps the 50-level window itself stays equal to the truth
+        self.silent_trim = False
+        self.trimmed = 0  # levels pushed out of the window so far
         self.books: dict[str, TrueBook] = {}
         self._seq: dict[str, int] = {}
         self._mids: dict[str, float] = {}
@@ -118,13 +122,19 @@ class FakeBybit(FakeServer):
         book.update_id = self.rng.randint(1_000_000, 9_999_999)
         return book
 
-    def _delta(self, symbol: str) -> tuple[list[list[str]], list[list[str]]]:
-        """Change the truth by one update (``u`` + 1); return the changed levels, best first."""
+    def _delta(
+        self, symbol: str, pushed: bool = False
+    ) -> tuple[list[list[str]], list[list[str]]]:
+        """Change the truth by one update (``u`` + 1); return the changed levels, best first.
+        ``pushed``: the change is a new best bid (taking the best ask's price when the spread
+        is one tick), so a full window drops its worst bid."""
         book = self._book(symbol)
-        b, a = book.change()
+        b, a = book.change() if not pushed else self._push(book)
         gone_b, gone_a = book.trim(DEPTH)  # out of the top 50: "0", as Bybit sends it
-        b += [[p, "0"] for p in gone_b]
-        a += [[p, "0"] for p in gone_a]
+        if not self.silent_trim:
+            b += [[p, "0"] for p in gone_b]
+            a += [[p, "0"] for p in gone_a]
+        self.trimmed += len(gone_b) + len(gone_a)
         book.update_id += 1
         self._seq[symbol] += self.rng.randint(1, 40)
         return _levels(b, True), _levels(a, False)
@@ -270,6 +280,37 @@ class FakeBybit(FakeServer):
                     frames.append(self._book_frame(symbol, "delta", b, a))
             marks = self._enqueue(frames)
         self._wait(marks)
+
+    @staticmethod
+    def _push(book: TrueBook) -> tuple[list[list[str]], list[list[str]]]:
+        best_bid = max(round(float(p) * 100) for p in book.bids)
+        best_ask = min(round(float(p) * 100) for p in book.asks)
+        a: list[list[str]] = []
+        if best_bid + 1 == best_ask:
+            a.append([book._px(best_ask), book._qty(0)])
+            del book.asks[book._px(best_ask)]
+        price, qty = book._px(best_bid + 1), book._qty(77)
+        book.bids[price] = qty
+        return [[price, qty]], a
+
+    def push(self, symbol: str) -> None:
+        """One delta with a new best bid: a full window pushes its worst bid out."""
+        with self._lock:
+            b, a = self._delta(symbol, pushed=True)
+            marks = self._enqueue([self._book_frame(symbol, "delta", b, a)])
+        self._wait(marks)
+
+    def fill(self, symbol: str) -> None:
+        """Make the truth a full 50 levels a side (before anyone subscribes): from then on
+        every new price inside the window pushes one out of it."""
+        with self._lock:
+            book = self._book(symbol)
+            worst_bid = min(float(p) for p in book.bids)
+            worst_ask = max(float(p) for p in book.asks)
+            for i in range(1, DEPTH):
+                book.bids.setdefault(book._px(round(worst_bid * 100) - i), book._qty(100 + i))
+                book.asks.setdefault(book._px(round(worst_ask * 100) + i), book._qty(100 + i))
+            book.trim(DEPTH)
 
     def skip(self, n: int = 1, symbol: str | None = None) -> None:
         """Deltas applied to the truth (``u`` advances) but never sent: the client sees a gap."""

@@ -10,8 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from market.bench import STAGES, bench, run_untimed
-from market.recording import Recorder, read
+from market.bench import STAGES, bench, run
+from market.recording import Recorder
+from market.venues import SESSIONS
 from tests.conftest import shared_fixture
 from tests.fake_binance import TrueBook
 from tests.test_cli import cli
@@ -84,10 +85,19 @@ def test_hyperliquid_recording(tmp_path: Path) -> None:
     check(bench([path], repeat=2), "hyperliquid", 30, 32, 0)
 
 
-def test_untimed_pass_counts_every_depth_event_once(tmp_path: Path) -> None:
+def test_both_passes_count_every_depth_event_once(tmp_path: Path) -> None:
     path = binance_recording(tmp_path / "b.gz", diffs=7)
-    n, seconds = run_untimed("binance", list(read([path])))
-    assert n == 7 and seconds > 0
+    plain = run(SESSIONS["binance"], [path], ["BTCUSDT"])
+    timed = run(SESSIONS["binance"], [path], ["BTCUSDT"], timed=True)
+    for result in (plain, timed):
+        assert (result["events"], result["frames"], result["snapshots"], result["bad"]) == (
+            7, 8, 1, 0,
+        )  # fmt: skip
+        assert result["ns"] > 0
+    assert "stages" not in plain
+    # the stage hook splits the timed pass's time, all of it
+    assert set(timed["stages"]) == set(STAGES)
+    assert sum(timed["stages"].values()) == timed["ns"]
 
 
 @pytest.mark.fixtures

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from market.book import OrderBook
 from market.errors import BadMessage, InvalidSymbol
 from market.events import BookDelta, BookSnapshot, ServerNotice, Ticker, Trade
-from market.feeds import binance
 from market.sync import BinanceSync
+from market.venues import binance
 
 DEPTH = {
     "e": "depthUpdate",
@@ -113,7 +113,7 @@ def test_trade_buyer_is_taker_means_a_buy() -> None:
     [{"result": None, "id": 312}, {"result": ["btcusdt@trade"], "id": 312}, {"id": 312, "status": 200}],
 )
 def test_replies_to_our_requests_are_notices_with_the_id(reply: dict[str, Any]) -> None:
-    assert binance.parse(orjson.dumps(reply), 0.0) == [ServerNotice("binance", "reply", "312")]
+    assert binance.parse(orjson.dumps(reply), 0.0) == [ServerNotice("binance", "reply", request="312")]
     assert binance.parse(orjson.dumps({**reply, "id": "x"}), 0.0) == []
 
 
@@ -296,7 +296,9 @@ def test_24h_ticker_gives_every_figure() -> None:
 def test_refused_request_is_a_notice_not_a_bad_message() -> None:
     raw = b'{"error":{"code":2,"msg":"Invalid request: unknown variant"},"id":4}'
     assert binance.parse(raw, 1.0) == [
-        ServerNotice("binance", "error", "request 4 refused: Invalid request: unknown variant")
+        ServerNotice(
+            "binance", "error", "request 4 refused: Invalid request: unknown variant", False, "4"
+        )
     ]
 
 

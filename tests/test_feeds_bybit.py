@@ -9,9 +9,9 @@ import pytest
 
 from market.book import OrderBook
 from market.errors import BadMessage, InvalidSymbol, SequenceGap
-from market.events import BookDelta, BookSnapshot, Ticker, Trade
-from market.feeds import bybit
+from market.events import BookDelta, BookSnapshot, ServerNotice, Ticker, Trade
 from market.sync import SequencedSync
+from market.venues import bybit
 from tests.conftest import shared_fixture
 
 SNAPSHOT = (
@@ -66,11 +66,13 @@ def test_public_trades_side_is_the_taker() -> None:
 
 def test_acks_and_failures() -> None:
     ok = bybit.parse('{"success":true,"ret_msg":"subscribe","conn_id":"c","req_id":"subscribe-1","op":"subscribe"}', 0)
-    assert ok == [bybit.Ack("subscribe", True, "subscribe", "subscribe-1")]
+    assert ok == [ServerNotice("bybit", "subscribe", "subscribe", True, "subscribe-1")]
     bad = bybit.parse('{"success":false,"ret_msg":"Invalid symbol :[orderbook.50.NOPEUSDT]","op":"subscribe","req_id":"s-2"}', 0)
-    assert bad == [bybit.Ack("subscribe", False, "Invalid symbol :[orderbook.50.NOPEUSDT]", "s-2")]
+    assert bad == [ServerNotice(
+        "bybit", "subscribe", "Invalid symbol :[orderbook.50.NOPEUSDT]", False, "s-2"
+    )]
     pong = bybit.parse('{"success":true,"ret_msg":"pong","conn_id":"c","op":"ping"}', 0)
-    assert pong == [bybit.Ack("ping", True, "pong", "")]
+    assert pong == [ServerNotice("bybit", "ping", "pong", True, "")]
 
 
 @pytest.mark.parametrize("raw", ["not json", "[1]", '{"topic":"orderbook.50.X","type":"delta","data":{"s":"X"}}',

@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from market.errors import BadMessage, InvalidSymbol
-from market.events import BookSnapshot, Ticker, Trade
-from market.feeds import hyperliquid as hl
+from market.events import BookSnapshot, ServerNotice, Ticker, Trade
+from market.venues import hyperliquid as hl
 from tests.conftest import shared_fixture
 
 
@@ -46,11 +46,13 @@ def test_trades_side_is_the_aggressor() -> None:
 
 
 def test_replies() -> None:
-    assert hl.parse('{"channel":"pong"}', 0) == [hl.Reply("pong", True, "")]
+    assert hl.parse('{"channel":"pong"}', 0) == [ServerNotice("hyperliquid", "pong")]
     sub = '{"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":{"type":"l2Book","coin":"BTC"}}}'
-    assert hl.parse(sub, 0) == [hl.Reply("subscriptionResponse", True, "")]
+    assert hl.parse(sub, 0) == [ServerNotice("hyperliquid", "subscriptionResponse")]
     err = hl.parse('{"channel":"error","data":"Invalid subscription {\\"type\\":\\"l2Book\\",\\"coin\\":\\"NOPE\\"}"}', 0)
-    assert err[0] == hl.Reply("error", False, 'Invalid subscription {"type":"l2Book","coin":"NOPE"}')
+    assert err[0] == ServerNotice(
+        "hyperliquid", "error", 'Invalid subscription {"type":"l2Book","coin":"NOPE"}', False
+    )
 
 
 @pytest.mark.parametrize("raw", ["garbage", "[]", '{"channel":"l2Book","data":{"coin":"X"}}',

@@ -25,8 +25,8 @@ import pytest
 from market.book import OrderBook
 from market.errors import BadMessage
 from market.events import BookDelta, BookSnapshot
-from market.feeds import binance
 from market.sync import BinanceSync
+from market.venues import binance
 from tests.conftest import shared_fixture
 
 pytestmark = pytest.mark.fixtures

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from market.errors import BadMessage
 from market.events import BookDelta, BookSnapshot, ServerNotice, Ticker, Trade
-from market.feeds import binance, bybit, hyperliquid
 from market.settings import Settings
+from market.venues import binance, bybit, hyperliquid
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
 from tests.fake_binance import FakeBinance, books_exact

@@ -10,8 +10,8 @@ import pytest
 
 from market.book import OrderBook
 from market.events import BookDelta, BookSnapshot, Event, Ticker, Trade
-from market.feeds.mock import KNOWN_PRICES, MockExchange, base_asset, start_price
 from market.sync import SequencedSync
+from market.venues.mock import KNOWN_PRICES, MockExchange, base_asset, start_price
 
 T0 = 1_700_000_000.0
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "FOOBAR", "XYZ-USD", "QQQ")

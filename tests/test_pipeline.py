@@ -10,7 +10,8 @@ from market.pipeline import Pipeline
 from market.settings import Settings
 from market.store import MarketStore
 from market.sync import SequencedSync
-from market.worker import _bybit_bad_symbols, check_symbols
+from market.venues.bybit import bad_symbols as _bybit_bad_symbols
+from market.worker import check_symbols
 
 
 def hl_pipeline(store: MarketStore) -> Pipeline:

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from market.events import FeedStatus, Levels, Side, Trade
 from market.analytics import depth_delta
+from market.events import FeedStatus, Levels, Side, Trade
 from market.metrics import imbalances, top_of_book
 from market.store import IMBALANCE_DEPTHS, SERIES_COLUMNS, MarketStore, MarketView, series_row
 

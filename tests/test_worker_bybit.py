@@ -23,7 +23,7 @@ BTC, ETH = "BTCUSDT", "ETHUSDT"
 FAST = Timing(
     backoff_initial=0.05, backoff_cap=0.4, backoff_jitter=0.0, blocked_retry=2.0,
     status_interval=0.05, snapshot_retry_initial=0.05, snapshot_retry_cap=0.4, resync_calm=1.0,
-    mock_interval=0.05, close_timeout=0.5, bybit_ping=0.1,
+    mock_interval=0.05, close_timeout=0.5, ping=0.1,
 )  # fmt: skip
 
 WorkerFactory = Callable[..., Worker]
@@ -163,7 +163,7 @@ def test_pings_keep_the_connection_and_missing_them_gets_it_closed(
         )
         assert ex.handshakes == 1  # 1 s of pings every 0.1 s: never closed
     with FakeBybit([BTC], ping_timeout=0.3) as ex:
-        w = make_worker(ex, (BTC,), replace(FAST, bybit_ping=30.0))
+        w = make_worker(ex, (BTC,), replace(FAST, ping=30.0))
         wait_truth(ex, w, BTC)
         wait_for(lambda: ex.handshakes >= 2, 5.0, what="closed for missing pings, then reconnected")
         wait_for(lambda: status(w).reconnects >= 1, 5.0, what="reconnect counted")

@@ -22,7 +22,7 @@ from tests.fake_hyperliquid import FakeHyperLiquid
 FAST = Timing(
     backoff_initial=0.05, backoff_cap=0.4, backoff_jitter=0.0, blocked_retry=2.0,
     status_interval=0.05, resync_calm=1.0, mock_interval=0.05, close_timeout=0.5,
-    hyperliquid_ping=0.1,
+    ping=0.1,
 )  # fmt: skip
 
 WorkerFactory = Callable[..., Worker]
@@ -76,6 +76,7 @@ def test_images_replace_the_book_and_an_empty_side_is_empty(make_worker: WorkerF
     with FakeHyperLiquid(["BTC"]) as ex:
         w = make_worker(ex)
         wait_truth(ex, w)
+        wait_for(lambda: len(subscriptions_sent(ex)) >= 4, 5.0, what="every subscription")
         assert subscriptions_sent(ex) == [
             {"type": "allMids"},
             {"type": "l2Book", "coin": "BTC"},
@@ -132,7 +133,7 @@ def test_pings_keep_the_connection_under_the_idle_limit(make_worker: WorkerFacto
         )
         assert ex.handshakes == 1
     with FakeHyperLiquid(["BTC"], idle_timeout=0.3) as ex:
-        w = make_worker(ex, timing=replace(FAST, hyperliquid_ping=30.0))
+        w = make_worker(ex, timing=replace(FAST, ping=30.0))
         wait_truth(ex, w)
         wait_for(
             lambda: ex.handshakes >= 2 and status(w).reconnects >= 1,
