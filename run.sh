@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The live market monitor.
 #   ./run.sh            start the dashboard at http://localhost:8501 (creates .venv on first use)
-#   ./run.sh test       run the whole test suite (extra arguments go to pytest)
+#   ./run.sh test       lint, then the whole test suite (extra arguments go to pytest)
+#   ./run.sh lint       ruff check, ruff format --check and mypy --strict on market/ and app/
 #   ./run.sh watch ...  the headless CLI: python -m market watch ...
 #   ./run.sh --help     this text
 set -euo pipefail
@@ -11,7 +12,13 @@ VENV=.venv
 PY="$VENV/bin/python"
 STAMP="$VENV/.requirements.sha256"
 
-usage() { sed -n '2,6s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }
+
+lint() {
+    "$VENV/bin/ruff" check market app
+    "$VENV/bin/ruff" format --check market app
+    "$VENV/bin/mypy" --strict market app
+}
 
 ensure_venv() {
     local want
@@ -34,7 +41,12 @@ case "${1:-}" in
     test)
         shift
         ensure_venv
+        lint
         exec "$PY" -m pytest "$@"
+        ;;
+    lint)
+        ensure_venv
+        lint
         ;;
     watch)
         shift

@@ -1,6 +1,7 @@
 """The headless CLI: ``python -m market watch …`` prints the store as JSON lines.
 
-    python -m market watch --exchange binance --symbols BTCUSDT --seconds 20 --interval 1 [--depth 20]
+    python -m market watch --exchange binance --symbols BTCUSDT --seconds 20 --interval 1 \
+        [--depth 20]
 
 One JSON object per symbol every ``--interval`` seconds and a last one on exit. Exit status 0
 after ``--seconds``, 2 on bad arguments or settings (one line on stderr naming the problem).

@@ -7,6 +7,7 @@ No clock, no I/O. Volumes are in base units; notional is price × size in quote 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -103,7 +104,7 @@ def realized_volatility(prices: Sequence[float]) -> float:
     """Square root of the sum of squared log returns, in % (0 with fewer than 2 prices)."""
     total = 0.0
     n = 0
-    for prev, cur in zip(prices, prices[1:]):
+    for prev, cur in itertools.pairwise(prices):
         if prev > 0 and cur > 0:
             r = math.log(cur / prev)
             total += r * r

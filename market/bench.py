@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from market.book import OrderBook
 from market.errors import BadMessage, BookError, SettingsError
-from market.events import BookDelta, BookSnapshot, Levels
+from market.events import BookDelta, BookSnapshot, Level
 from market.feed import PUBLISH_INTERVAL_S
 from market.pipeline import Pipeline
 from market.recording import Record, companions, detect_exchange, read
@@ -85,12 +85,14 @@ class _TimedBook(OrderBook):
         super().__init__(symbol)
         self.ns = ns
 
-    def apply(self, bids: Levels, asks: Levels, update_id: int | None = None) -> None:
+    def apply(
+        self, bids: Iterable[Level], asks: Iterable[Level], update_id: int | None = None
+    ) -> None:
         t = time.perf_counter_ns()
         super().apply(bids, asks, update_id)
         self.ns[0] += time.perf_counter_ns() - t
 
-    def replace(self, bids: Levels, asks: Levels, update_id: int = 0) -> None:
+    def replace(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int = 0) -> None:
         t = time.perf_counter_ns()
         super().replace(bids, asks, update_id)
         self.ns[0] += time.perf_counter_ns() - t

@@ -109,8 +109,8 @@ class OrderBook:
         ask_prices = self._ask_prices[:n]
         # zip/map build the pairs in C: this runs on most book updates
         return (
-            tuple(zip(bid_prices, map(self._bids.__getitem__, bid_prices))),
-            tuple(zip(ask_prices, map(self._asks.__getitem__, ask_prices))),
+            tuple(zip(bid_prices, map(self._bids.__getitem__, bid_prices), strict=False)),
+            tuple(zip(ask_prices, map(self._asks.__getitem__, ask_prices), strict=False)),
         )
 
     def is_crossed(self) -> bool:

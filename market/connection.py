@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -166,7 +167,7 @@ class Connection(Feed):
             elif isinstance(action, FetchSnapshot):
                 self._request_snapshot(action.symbol, action.url)
             elif isinstance(action, Later):
-                self.later(action.delay, lambda token=action.token: self._timer(token))
+                self.later(action.delay, functools.partial(self._timer, action.token))
             elif isinstance(action, NotListed):
                 self.pipeline.mark(action.symbol, action.detail)
                 self._cancel_snapshot(action.symbol)
@@ -179,9 +180,10 @@ class Connection(Feed):
             elif isinstance(action, Status):
                 self.health.detail = action.detail
                 log.warning("%s: %s", self.exchange, action.detail)
-            elif isinstance(action, Reconnect):
-                if self._fatal is not None and not self._fatal.done():
-                    self._fatal.set_result(_Reconnect(action.reason))
+            elif (
+                isinstance(action, Reconnect) and self._fatal is not None and not self._fatal.done()
+            ):
+                self._fatal.set_result(_Reconnect(action.reason))
 
     def handle(self, output: tuple[list[Event], Sequence[Action]]) -> None:
         events, actions = output

@@ -12,7 +12,7 @@ receive time in seconds since the epoch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 import msgspec
 
@@ -125,4 +125,4 @@ class FeedStatus:
         return self.state in ("live", "simulated") and age is not None and age > self.stale_after_s
 
 
-Event = Union[BookSnapshot, BookDelta, Trade, Ticker, ServerNotice]
+Event = BookSnapshot | BookDelta | Trade | Ticker | ServerNotice

@@ -30,9 +30,9 @@ MarketKey = tuple[str, str]  # (exchange, symbol)
 IMBALANCE_DEPTHS = (1, 3, 5, 10, 20)
 # Column order of a series row; the page turns rows into numpy columns by these indexes.
 SERIES_COLUMNS = (
-    ("t", "best_bid", "best_ask", "mid", "spread", "spread_bps")
-    + tuple(f"imbalance_{n}" for n in IMBALANCE_DEPTHS)
-    + ("depth_delta", "cvd")  # top-20 bid volume - ask volume; the session's trade CVD then
+    *("t", "best_bid", "best_ask", "mid", "spread", "spread_bps"),
+    *(f"imbalance_{n}" for n in IMBALANCE_DEPTHS),
+    *("depth_delta", "cvd"),  # top-20 bid volume - ask volume; the session's trade CVD then
 )
 SeriesRow = tuple[float, ...]
 NO_ROW: SeriesRow = ()  # update_book(row=NO_ROW): the caller says no series point is due

@@ -18,7 +18,6 @@ resyncs that symbol only.
 from __future__ import annotations
 
 from collections import deque
-from typing import Union
 
 from market.book import OrderBook
 from market.errors import SequenceGap
@@ -135,4 +134,4 @@ class SequencedSync:
         return True
 
 
-Sync = Union[BinanceSync, SequencedSync]
+Sync = BinanceSync | SequencedSync

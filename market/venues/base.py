@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Union
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 import orjson
@@ -98,7 +98,7 @@ class Status:
     detail: str
 
 
-Action = Union[Send, FetchSnapshot, Resubscribe, Reconnect, NotListed, Rename, Later, Status]
+Action = Send | FetchSnapshot | Resubscribe | Reconnect | NotListed | Rename | Later | Status
 NO_ACTIONS: tuple[Action, ...] = ()
 Output = tuple[list[Event], Sequence[Action]]
 
@@ -121,12 +121,16 @@ class Session:
     syncing: ClassVar[str] = "syncing: waiting for the book"  # an unsynced market, after connect
     max_frame_bytes: ClassVar[int] = 1 << 20  # the largest WebSocket frame accepted
     max_rest_bytes: ClassVar[int] = 4 << 20  # the largest REST body accepted
-    parse: ClassVar[Callable[[str | bytes, float], list[Event]]]  # the venue's frame parser
 
     def __init__(self, settings: Settings, symbols: Iterable[str] = ()) -> None:
         self.settings = settings
         self.symbols: dict[str, None] = dict.fromkeys(symbols)
         self.unlisted: dict[str, str] = {}
+
+    @staticmethod
+    def parse(raw: str | bytes, received_at: float) -> list[Event]:
+        """The venue's frame parser (pure): events, replies as ``ServerNotice``s."""
+        raise NotImplementedError
 
     @staticmethod
     def venue_symbol(symbol: str) -> str:

@@ -22,7 +22,7 @@ import msgspec
 import orjson
 
 from market.errors import BadMessage, InvalidSymbol
-from market.events import BookDelta, BookSnapshot, Event, ServerNotice, Ticker, Trade
+from market.events import BookDelta, BookSnapshot, Event, ServerNotice, Side, Ticker, Trade
 from market.settings import Settings
 from market.sync import BinanceSync
 from market.venues.base import (
@@ -82,7 +82,8 @@ def stream_url(base: str, symbols: tuple[str, ...]) -> str:
 
 
 def subscribe_frames(names: list[str], request_id: int, method: str = "SUBSCRIBE") -> list[bytes]:
-    """``SUBSCRIBE`` / ``UNSUBSCRIBE`` requests, ``MAX_PARAMS`` streams each, ids from ``request_id``."""
+    """``SUBSCRIBE`` / ``UNSUBSCRIBE`` requests of ``MAX_PARAMS`` streams each, with ids from
+    ``request_id`` on."""
     return [
         orjson.dumps({"method": method, "params": names[i : i + MAX_PARAMS], "id": request_id + n})
         for n, i in enumerate(range(0, len(names), MAX_PARAMS))
@@ -145,15 +146,17 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
     unknown event types give no events, or a ``ServerNotice``).
     """
     head = raw[:48]
+    if isinstance(head, bytes):
+        head = head.decode("latin-1")
     try:  # the two frames of every busy second, decoded typed; anything odd takes the long way
-        if ("@depth" if type(head) is str else b"@depth") in head:
+        if "@depth" in head:
             d = _depth_frame(raw).data
             if d.u >= d.U and d.s:
                 return [BookDelta(EXCHANGE, d.s, d.b, d.a, d.U, d.u, None, d.E, received_at)]
-        elif ("@trade" if type(head) is str else b"@trade") in head:
+        elif "@trade" in head:
             t = _trade_frame(raw).data
             if t.s:
-                side = "sell" if t.m else "buy"
+                side: Side = "sell" if t.m else "buy"
                 return [Trade(EXCHANGE, t.s, t.p, t.q, side, t.T, str(t.t), received_at)]
     except _DecodeError:
         pass
@@ -285,7 +288,6 @@ class BinanceSession(Session):
     exchange = EXCHANGE
     max_frame_bytes = MAX_FRAME_BYTES
     max_rest_bytes = MAX_REST_BYTES
-    parse = staticmethod(parse)
     sync_factory = BinanceSync
     send_interval = SEND_INTERVAL_S
     max_age = MAX_CONNECTION_AGE_S
@@ -296,6 +298,10 @@ class BinanceSession(Session):
         super().__init__(settings, symbols)
         self._ids = itertools.count(1)
         self._pending: dict[str, list[str]] = {}  # SUBSCRIBE id → its symbols, until confirmed
+
+    @staticmethod
+    def parse(raw: str | bytes, received_at: float) -> list[Event]:
+        return parse(raw, received_at)
 
     @staticmethod
     def venue_symbol(symbol: str) -> str:

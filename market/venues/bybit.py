@@ -122,7 +122,8 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
     Subscription and ping replies become ``ServerNotice`` (``kind`` the request's ``op``);
     anything else unknown raises ``BadMessage``.
     """
-    if (b'"orderbook.' if type(raw) is bytes else '"orderbook.') in raw[:32]:
+    head = raw[:32]
+    if '"orderbook.' in (head.decode("latin-1") if isinstance(head, bytes) else head):
         try:  # the hot frame, decoded typed; anything odd takes the long way for its reason
             book = _book_frame(raw)
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -242,7 +243,6 @@ class BybitSession(Session):
 
     exchange = EXCHANGE
     max_frame_bytes = MAX_FRAME_BYTES
-    parse = staticmethod(parse)
     sync_factory = functools.partial(SequencedSync, depth=BOOK_DEPTH)
     ping_frame = PING_FRAME
     ping_interval = PING_INTERVAL_S
@@ -252,6 +252,10 @@ class BybitSession(Session):
         self._requests: dict[str, list[str]] = {}  # req_id → the topics it asked for
         url = settings.bybit_ws_url.rstrip("/")
         self.category = url.rsplit("/", 1)[-1] if "/v5/public/" in url else "spot"
+
+    @staticmethod
+    def parse(raw: str | bytes, received_at: float) -> list[Event]:
+        return parse(raw, received_at)
 
     @staticmethod
     def venue_symbol(symbol: str) -> str:

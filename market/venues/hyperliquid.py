@@ -204,7 +204,6 @@ class HyperLiquidSession(Session):
 
     exchange = EXCHANGE
     max_frame_bytes = MAX_FRAME_BYTES
-    parse = staticmethod(parse)
     ping_frame = PING_FRAME
     ping_interval = PING_INTERVAL_S
     CHANNELS = ("l2Book", "trades", "activeAssetCtx")
@@ -217,6 +216,10 @@ class HyperLiquidSession(Session):
         self._books_asked = False
 
     @staticmethod
+    def parse(raw: str | bytes, received_at: float) -> list[Event]:
+        return parse(raw, received_at)
+
+    @staticmethod
     def venue_symbol(symbol: str) -> str:
         return venue_symbol(symbol)
 
@@ -227,7 +230,9 @@ class HyperLiquidSession(Session):
         coins = [c for c in coins if c not in self.unlisted]
         if method == "subscribe":
             self._backfill.update((coin, now * 1000.0) for coin in coins)
-        frames = tuple(subscribe_frame(kind, coin, method) for coin in coins for kind in self.CHANNELS)
+        frames = tuple(
+            subscribe_frame(kind, coin, method) for coin in coins for kind in self.CHANNELS
+        )
         return [Send(frames)] if frames else []
 
     def opened(self, now: float) -> list[Action]:
@@ -277,7 +282,7 @@ class HyperLiquidSession(Session):
             listed = {e.symbol for e in events if type(e) is Ticker}
             if len(listed) >= MIDS_COMPLETE:  # the whole list (the real one has hundreds)
                 self._listed = listed
-                coins, actions = self._check_listed(list(self.symbols))
+                actions = self._check_listed(list(self.symbols))[1]
             actions += self._ask_books(now)
         return events, actions
 
