@@ -52,7 +52,7 @@ from market.feeds import binance, bybit, hyperliquid, mock
 from market.pipeline import Pipeline, SyncFactory
 from market.recording import Recorder
 from market.replay import ReplaySession, check_settings
-from market.settings import MAX_SYMBOLS, Settings, validate_symbol
+from market.settings import MAX_SYMBOLS, Settings, redact_text, redact_url, validate_symbol
 from market.store import MarketStore
 from market.sync import BinanceSync, SequencedSync
 
@@ -131,7 +131,7 @@ def describe(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, OSError):
         return f"network error: {exc.strerror or exc}"
-    return f"{type(exc).__name__}: {exc}"
+    return redact_text(f"{type(exc).__name__}: {exc}")
 
 
 class _Health:
@@ -705,7 +705,7 @@ class _StreamFeed(_Feed):
             self._outbox = outbox
             self.on_open()
             self.publish()
-            log.info("%s: connected to %s", self.exchange, url.split("?")[0])
+            log.info("%s: connected to %s", self.exchange, redact_url(url.split("?")[0]))
             tasks: set[asyncio.Task[Any]] = {
                 asyncio.create_task(self._read(ws)),
                 asyncio.create_task(self._write(ws, outbox)),
