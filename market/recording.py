@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 4 << 20  # one frame (see the module docstring for the venues' sizes)
 MAX_LINE_BYTES = MAX_FRAME_BYTES + 4096  # + the time, or cryptofeed's URL and time
 SKIP_CHUNK = 1 << 20  # an oversized line is read past in pieces this big, none kept
-MAX_SKIP_BYTES = 256 << 20  # a line longer than this: not a recording; the file ends there
+MAX_SKIP_BYTES = 128 << 20  # a line longer than this: not a recording; the file ends there
 MAX_TIME_S = 4_102_444_800.0  # 2100-01-01: a later receive time is not a receive time
 MAX_PAUSE_S = 5.0  # the longest pause a replay makes between two frames, whatever the times
 WARNED_LINES = 3  # bad lines warned about one by one in each file, then a total
@@ -93,10 +93,11 @@ class ReadStats:
         return self.too_long + self.bad_time
 
 
-# Files (path, size, mtime) already warned about: a replay reads its file several times
-# (inspect, play, each restart) and should say what is wrong with it once. Guards _warned.
+# What was said about each file version (path, size, mtime): a replay reads its file several
+# times (inspect, play, each restart) and should say what is wrong with it once.
+# Guards _warned: {file version: [line numbers warned about, total said]}.
 _warned_lock = threading.Lock()
-_warned: set[tuple[str, int, int]] = set()
+_warned: dict[tuple[str, int, int], tuple[set[int], list[bool]]] = {}
 
 
 class _Reader:
@@ -113,16 +114,21 @@ class _Reader:
         except OSError:
             key = (str(path), -1, -1)
         with _warned_lock:
-            self.quiet = key in _warned
-            if not self.quiet:
+            said = _warned.get(key)
+            if said is None:
                 if len(_warned) >= 1024:
                     _warned.clear()
-                _warned.add(key)
+                said = _warned[key] = (set(), [False])
+        self._said_lines, self._said_total = said
 
     def skip(self, reason: str) -> None:
         self.skipped += 1
-        if not self.quiet and self.skipped <= WARNED_LINES:
-            log.warning("%s:%d: %s; line skipped", self.path, self.number, reason)
+        if self.skipped <= WARNED_LINES:
+            with _warned_lock:
+                new = self.number not in self._said_lines
+                self._said_lines.add(self.number)
+            if new:
+                log.warning("%s:%d: %s; line skipped", self.path, self.number, reason)
 
     def lines(self) -> Iterator[str]:
         """Lines as text (bad UTF-8 replaced), without their line end; empty lines dropped."""
@@ -138,9 +144,13 @@ class _Reader:
                     yield from self._lines(fh.readline)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # cut short: keep what it holds
             log.warning("%s: the recording ends early (%s); replaying what it holds", path, exc)
-        finally:
-            if self.skipped and not self.quiet:
-                log.warning("%s: %d bad lines skipped", path, self.skipped)
+        # the end of the file (not a reader that stopped early): the total, once
+        if self.skipped > WARNED_LINES:
+            with _warned_lock:
+                new = not self._said_total[0]
+                self._said_total[0] = True
+            if new:
+                log.warning("%s: %d bad lines skipped in all", path, self.skipped)
 
     def _lines(self, readline: Callable[[int], bytes]) -> Iterator[str]:
         # "\n" only ends a line: a frame is one line whatever "\r" it holds
@@ -161,7 +171,13 @@ class _Reader:
                         why = f"line {self.number} is longer than {MAX_SKIP_BYTES >> 20} MiB"
                         self.stats.too_long += 1
                         self.stats.truncated.append(f"{self.path}: {why}")
-                        log.warning("%s: %s: not a recording; the rest is not read", self.path, why)
+                        with _warned_lock:
+                            new = -self.number not in self._said_lines
+                            self._said_lines.add(-self.number)
+                        if new:
+                            log.warning(
+                                "%s: %s: not a recording; the rest is not read", self.path, why
+                            )
                         return
                 self.stats.too_long += 1
                 self.skip(f"a line of {size:,} bytes (more than {MAX_LINE_BYTES:,})")

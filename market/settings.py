@@ -227,6 +227,8 @@ def redact_url(url: str) -> str:
     except ValueError:
         return _USERINFO.sub("***@", url)
     netloc = parts.netloc
+    if "@" not in netloc and not any(_SECRET_NAME.search(k) for k, _ in query):
+        return url  # nothing to hide: as it was (geturl() would drop a bare "#")
     if "@" in netloc:
         netloc = "***@" + netloc.rpartition("@")[2]
     if any(_SECRET_NAME.search(k) for k, _ in query):
