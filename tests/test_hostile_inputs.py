@@ -500,7 +500,7 @@ def test_a_400_digit_timestamp_does_not_stall_speed_1(tmp_path: Path) -> None:
     lines = assert_clean(result, 0)
     assert [line.partition(" market.recording: ")[2] for line in lines] == [
         f"{path}:25: bad receive time '{'7' * 24}'; line skipped",
-        f"{path}:26: bad receive time '{'7' * 24}:'; line skipped",
+        f"{path}:26: bad receive time '{'7' * 24}'; line skipped",
     ]
     assert_books_played(result["out"])
     last = last_books(result["out"])
