@@ -506,3 +506,51 @@ def test_a_400_digit_timestamp_does_not_stall_speed_1(tmp_path: Path) -> None:
     last = last_books(result["out"])
     assert last[BTC]["status"]["state"] == "stopped"  # over by itself: 0.24 s of frames
     assert result["seconds"] < 25  # not the 30 of --seconds (interpreter start included)
+
+
+# -- the dashboard: a failed replay start is remembered ----------------------------------------
+
+
+def test_the_page_does_not_reread_a_bad_recording_on_every_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from app.runtime import stop_workers
+    from market import recording
+
+    path = tmp_path / "bad.gz"
+    write_gz(path, ['{"hello":"world"}'])  # a gzip file, but no exchange's frames
+    reads: list[Path] = []
+    real_init = recording._Reader.__init__
+
+    def counting_init(self: Any, file: Path, stats: ReadStats) -> None:
+        if file == path:
+            reads.append(file)
+        real_init(self, file, stats)
+
+    monkeypatch.setattr(recording._Reader, "__init__", counting_init)
+    monkeypatch.chdir(tmp_path)  # no .env
+    for name in ("MARKET_SYMBOLS", "MARKET_REPLAY_SPEED"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MARKET_EXCHANGE", "replay")
+    monkeypatch.setenv("MARKET_REPLAY_FILE", str(path))
+    stop_workers()
+    main = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
+    try:
+        at = AppTest.from_file(main, default_timeout=30.0).run()
+        assert len(at.error) == 1
+        shown_first = at.error[0].value
+        assert shown_first.startswith(f"The market feed cannot start: {path}: ")
+        first_reads = len(reads)
+        assert first_reads >= 1
+        for _ in range(3):  # page loads: the same error, the file not read again
+            at = AppTest.from_file(main, default_timeout=30.0).run()
+            assert [e.value for e in at.error] == [shown_first]
+        assert len(reads) == first_reads
+        write_gz(path, ['{"hello":"again"}', '{"still":"no frames"}'])  # the file changed
+        at = AppTest.from_file(main, default_timeout=30.0).run()
+        assert [e.value for e in at.error] == [shown_first]
+        assert len(reads) > first_reads  # read again, once
+    finally:
+        stop_workers()
