@@ -403,17 +403,14 @@ def validate_symbol(raw: str) -> str:
 
 def parse_symbols(text: str) -> tuple[str, ...]:
     """Comma (or space) separated symbols: validated, upper-cased, duplicates dropped."""
-    symbols: list[str] = []
+    symbols: dict[str, None] = {}  # ordered, and O(1) to dedupe however many are given
     for part in re.split(r"[,\s]+", text.strip()):
-        if not part:
-            continue
-        symbol = validate_symbol(part)
-        if symbol not in symbols:
-            symbols.append(symbol)
+        if part:
+            symbols[validate_symbol(part)] = None
     if not symbols:
         raise InvalidSymbol("no symbols given")
     if len(symbols) > MAX_SYMBOLS:
-        raise InvalidSymbol(f"{len(symbols)} symbols: at most {MAX_SYMBOLS} at once")
+        raise InvalidSymbol(f"{len(symbols):,} symbols: at most {MAX_SYMBOLS} at once")
     return tuple(symbols)
 
 

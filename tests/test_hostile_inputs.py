@@ -554,3 +554,16 @@ def test_the_page_does_not_reread_a_bad_recording_on_every_load(
         assert len(reads) > first_reads  # read again, once
     finally:
         stop_workers()
+
+
+def test_a_huge_symbol_list_is_refused_quickly(tmp_path: Path) -> None:
+    value = ",".join(f"S{i}" for i in range(120_000))  # just under the 1 MB of a .env
+    path = tmp_path / ".env"
+    path.write_text(f"MARKET_SYMBOLS={value}\n")
+    started = time.monotonic()
+    message = settings_error({}, path)
+    assert time.monotonic() - started < 10  # linear: the old list dedupe took minutes
+    assert message == (
+        f"MARKET_SYMBOLS={value[:60]!r}… ({len(value):,} characters): "
+        "120,000 symbols: at most 200 at once"
+    )
