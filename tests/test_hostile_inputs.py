@@ -317,7 +317,8 @@ def assert_clean(result: dict[str, Any], rc: int) -> list[str]:
     return lines
 
 
-def watch(path: Path, speed: str = "max", seconds: str = "5") -> list[str]:
+def watch(path: Path, speed: str = "max", seconds: str = "60") -> list[str]:
+    """The CLI line; ``seconds`` is a ceiling: a replay at max speed ends the watch itself."""
     return ["watch", "--replay", str(path), "--speed", speed, "--seconds", seconds,
             "--interval", "1"]  # fmt: skip
 
@@ -506,6 +507,25 @@ def test_a_400_digit_timestamp_does_not_stall_speed_1(tmp_path: Path) -> None:
     last = last_books(result["out"])
     assert last[BTC]["status"]["state"] == "stopped"  # over by itself: 0.24 s of frames
     assert result["seconds"] < 25  # not the 30 of --seconds (interpreter start included)
+
+
+def test_bench_streams_a_recording_of_large_frames(tmp_path: Path) -> None:
+    """80 frames just under the 4 MiB limit (320 MB of text): read as it is played, never
+    held whole. (Fails while ``bench`` loads every record into a list: ~350 MB.)"""
+    path = tmp_path / "large_frames.gz"
+    pad = "x" * (MAX_FRAME_BYTES - 1000)
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as fh:
+        fh.write(binance_lines(0)[2] + "\n")  # BTC's snapshot
+        for i in range(80):
+            diff = _diff(BTC, 101 + i, 101 + i, "100.5", i + 1)[:-2] + f',"pad":"{pad}"}}}}'
+            fh.write(f"{T0_NS + (i + 5) * STEP_NS} {diff}\n")
+    result = run_cli(watch(path, seconds="120"), tmp_path)  # ends with the replay
+    assert_clean(result, 0)
+    assert last_books(result["out"])[BTC]["bids"][0] == [100.5, 80]
+    bench = run_cli(["bench", str(path), "--json", "--repeat", "1"], tmp_path)
+    assert_clean(bench, 0)
+    figures = orjson.loads(bench["out"])
+    assert (figures["frames"], figures["snapshots"], figures["events"]) == (80, 1, 80)
 
 
 # -- the dashboard: a failed replay start is remembered ----------------------------------------
