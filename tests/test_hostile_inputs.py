@@ -587,3 +587,15 @@ def test_a_huge_symbol_list_is_refused_quickly(tmp_path: Path) -> None:
         f"MARKET_SYMBOLS={value[:60]!r}… ({len(value):,} characters): "
         "120,000 symbols: at most 200 at once"
     )
+
+
+def test_a_timestamp_years_ahead_pauses_at_most_max_pause(tmp_path: Path) -> None:
+    """A sane-looking time in 2098 half-way: ``--speed 1`` waits ``MAX_PAUSE_S`` there, not
+    75 years. (Fails until the replay paces with ``recording.Pacer``.)"""
+    ahead = f"{4_070_000_000 * 10**9} " + _diff(BTC, 1, 1, "1", 1)  # u=1: an old diff, dropped
+    path = write_gz(tmp_path / "ahead.gz", binance_lines(20, middle=[ahead]))
+    result = run_cli(watch(path, speed="1", seconds="40"), tmp_path)
+    assert_clean(result, 0)
+    assert_books_played(result["out"])
+    assert last_books(result["out"])[BTC]["status"]["state"] == "stopped"
+    assert result["seconds"] < 35  # 0.24 s of frames + one 5 s pause + the interpreter's start
