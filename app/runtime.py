@@ -3,32 +3,63 @@
 ``get_worker`` is the only place a ``Worker`` is started: Streamlit's ``cache_resource`` runs
 it once per process however many sessions and reruns there are. The worker thread is a
 daemon and is stopped at interpreter exit; ``stop_workers`` lets tests stop it earlier.
+
+A start that fails (a bad setting, a recording that cannot be replayed) is remembered with the
+settings it failed on (and the recording's size and time): every page load shows the same
+error without reading the file again, until the settings or the file change.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 
 import streamlit as st
 
+from market.errors import MarketError
 from market.settings import Settings
 from market.store import MarketStore
 from market.worker import Worker
 
 log = logging.getLogger(__name__)
 
-# Guards _started (appended by the cached factory, drained by stop_workers).
+# Guards _started (appended by the cached factory, drained by stop_workers) and _failed.
 _lock = threading.Lock()
 _started: list[Worker] = []
+_failed: dict[tuple[object, ...], MarketError] = {}  # the last failed start, by _start_key
+
+
+def _start_key(settings: Settings) -> tuple[object, ...]:
+    """What a failed start depends on: the settings and the recording's size and time."""
+    stamp: tuple[int, int] | None = None
+    if settings.replay_file:
+        try:
+            st_ = os.stat(settings.replay_file)
+            stamp = (st_.st_size, st_.st_mtime_ns)
+        except OSError:
+            stamp = None
+    return (settings, stamp)
 
 
 @st.cache_resource(show_spinner=False)
 def get_worker() -> Worker:
     """Build the settings from the environment and start the feed (once per process)."""
     settings = Settings.from_env()  # SettingsError names the bad variable; the page shows it
-    worker = Worker(settings, MarketStore()).start()
+    key = _start_key(settings)
+    with _lock:
+        failed = _failed.get(key)
+    if failed is not None:  # the same start failed before: the same error, nothing re-read
+        raise failed.with_traceback(None)
+    try:
+        worker = Worker(settings, MarketStore())
+    except MarketError as exc:  # e.g. a recording that cannot be replayed
+        with _lock:
+            _failed.clear()
+            _failed[key] = exc
+        raise
+    worker.start()
     with _lock:
         _started.append(worker)
     atexit.register(worker.stop)
@@ -43,6 +74,7 @@ def stop_workers() -> None:
     with _lock:
         workers = list(_started)
         _started.clear()
+        _failed.clear()
     for worker in workers:
         worker.stop()
     get_worker.clear()

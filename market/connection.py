@@ -36,7 +36,7 @@ from market.errors import BadMessage, FeedError, RegionBlocked, SnapshotError
 from market.events import Event
 from market.feed import Feed, backoff, update_pipeline
 from market.pipeline import Pipeline
-from market.settings import Settings
+from market.settings import Settings, redact_text, redact_url
 from market.venues.base import (
     Action,
     FetchSnapshot,
@@ -97,7 +97,7 @@ def describe(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, OSError):
         return f"network error: {exc.strerror or exc}"
-    return f"{type(exc).__name__}: {str(exc)[:120]}"
+    return redact_text(f"{type(exc).__name__}: {str(exc)[:120]}")  # an URL may hold a secret
 
 
 def http_get(url: str, timeout: float, limit: int) -> bytes:
@@ -346,7 +346,7 @@ class Connection(Feed):
             self._outbox = outbox
             self.act(session.opened(opened))
             self.publish()
-            log.info("%s: connected to %s", self.exchange, url.split("?")[0])
+            log.info("%s: connected to %s", self.exchange, redact_url(url.split("?")[0]))
             tasks: set[asyncio.Task[Any]] = {
                 asyncio.create_task(self._read(ws)),
                 asyncio.create_task(self._write(ws, outbox)),

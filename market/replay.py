@@ -36,7 +36,7 @@ from typing import Protocol
 from market.errors import BadMessage, InvalidSymbol, SettingsError
 from market.events import BookDelta, BookSnapshot, Event, FeedState, Source, Trade
 from market.pipeline import Pipeline
-from market.recording import Record, companions, detect_exchange, read
+from market.recording import Pacer, Record, companions, detect_exchange, read
 from market.settings import MAX_SYMBOLS, REPLAY, SYMBOL_RE, Settings, validate_symbol
 from market.store import MarketStore
 from market.venues import SESSIONS
@@ -45,7 +45,6 @@ from market.venues.base import Action, Later, NotListed, Output, Reconnect, Rena
 log = logging.getLogger(__name__)
 
 CHUNK = 256  # frames handled between two yields to the event loop when nothing else pauses
-MAX_PAUSE_S = 10.0  # a longer silence in the recording is shortened to this when paced
 
 
 class Player:
@@ -345,24 +344,18 @@ class ReplaySession:
         player = self.player
         clock = self.clock
         restart = self._restart
-        paced = not math.isinf(self.speed)
-        speed = self.speed
-        start = clock()
+        pacer = Pacer(self.speed, clock)  # each pause at most MAX_PAUSE_S, whatever the times
         first_at: float | None = None
         unpaused = 0
         for record in read(self.info.paths):
             if first_at is None:
                 first_at = record.received_at
                 player.start(first_at)
-            if paced:
-                wait = start + (record.received_at - first_at) / speed - clock()
-                if wait > MAX_PAUSE_S:  # a long silence in the recording: shortened
-                    start -= wait - MAX_PAUSE_S
-                    wait = MAX_PAUSE_S
-                if wait > 0:
-                    health.detail = self._progress()
-                    await self.sleep(wait)
-                    unpaused = 0
+            wait = pacer.pause(record.received_at)
+            if wait > 0:
+                health.detail = self._progress()
+                await self.sleep(wait)
+                unpaused = 0
             if unpaused >= CHUNK:  # never hold the loop for long, whatever the speed
                 health.detail = self._progress()
                 await self.sleep(0)

@@ -24,6 +24,8 @@ def test_defaults_are_the_documented_ones() -> None:
     assert s.binance_rest_url == "https://api.binance.com"
     assert s.bybit_ws_url == "wss://stream.bybit.com/v5/public/spot"
     assert s.hyperliquid_ws_url == "wss://api.hyperliquid.xyz/ws"
+    assert s.bybit_rest_url == "https://api.bybit.com"
+    assert s.hyperliquid_rest_url == "https://api.hyperliquid.xyz"
     assert s.connection_timeout == 10.0
     assert s.stale_after == 30.0
     assert s.mock_seed is None
@@ -70,6 +72,13 @@ def test_settings_are_frozen() -> None:
             "wss://example.test/ws",
             "hyperliquid_ws_url",
             "wss://example.test/ws",
+        ),
+        ("BYBIT_REST_URL", "http://127.0.0.1:9002/", "bybit_rest_url", "http://127.0.0.1:9002"),
+        (
+            "HYPERLIQUID_REST_URL",
+            "https://example.test:8443",
+            "hyperliquid_rest_url",
+            "https://example.test:8443",
         ),
         ("CONNECTION_TIMEOUT_SECONDS", "2.5", "connection_timeout", 2.5),
         ("STALE_AFTER_SECONDS", "7", "stale_after", 7.0),
@@ -193,6 +202,8 @@ def test_env_file_bad_value_names_the_variable(tmp_path: Path) -> None:
         ("BINANCE_REST_URL", "http://[fe80::1"),
         ("BYBIT_WS_URL", "ftp://x"),
         ("HYPERLIQUID_WS_URL", "not a url"),
+        ("BYBIT_REST_URL", "wss://api.bybit.com"),
+        ("HYPERLIQUID_REST_URL", "https://api.hyperliquid.xyz:99999"),
         ("CONNECTION_TIMEOUT_SECONDS", "-1"),
         ("CONNECTION_TIMEOUT_SECONDS", "0"),
         ("CONNECTION_TIMEOUT_SECONDS", "ten"),
@@ -263,7 +274,13 @@ def test_the_example_env_file_is_valid_and_documents_the_defaults() -> None:
 
 
 def test_whale_thresholds_default_and_per_symbol() -> None:
-    s = from_env({"WHALE_NOTIONAL": "250_000", "WHALE_NOTIONAL_btcusdt": "1000000", "WHALE_NOTIONAL_ETHUSDT": "0"})
+    s = from_env(
+        {
+            "WHALE_NOTIONAL": "250_000",
+            "WHALE_NOTIONAL_btcusdt": "1000000",
+            "WHALE_NOTIONAL_ETHUSDT": "0",
+        }
+    )
     assert s.whale_notional == 250_000.0
     assert s.whale_thresholds == (("BTCUSDT", 1_000_000.0), ("ETHUSDT", 0.0))
     assert from_env({}).whale_notional == 100_000.0
