@@ -229,7 +229,7 @@ def test_bad_values_raise_settings_error_naming_the_variable(name: str, value: s
 def test_parse_symbols_normalizes_and_dedupes() -> None:
     assert parse_symbols("btcusdt,ETHUSDT, btcUSDT ,solusdt") == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     assert parse_symbols("BTCUSDT ETHUSDT") == ("BTCUSDT", "ETHUSDT")
-    assert parse_symbols("btc-usdt,,") == ("BTC-USDT",)
+    assert parse_symbols("btc-usdt,,") == ("BTCUSDT",)  # one form: no separators
     assert parse_symbols(" ,BTC,") == ("BTC",)
 
 
