@@ -7,17 +7,20 @@
 Default: ../shared/fixtures/cryptofeed_BINANCE.ws.1.0 with its .http. REST snapshots (dev
 machines only). Dev-only: ccxt is never a dependency of the app.
 
-Both sides get the same raw text of every ``depthUpdate`` frame of the recording, in order,
-with the recorded REST snapshots in between, and each is timed from the raw frame to a book
-one can read:
+Both sides get the same raw text of every frame of the streams the monitor subscribes to and
+ccxt's ``handle_message`` handles too (``depthUpdate`` diffs and ``trade``s; a recording's
+other streams, e.g. bookTicker, are left out for both), in order, with the recorded REST
+snapshots in between, and each is timed from the raw frame to a book one can read:
 
-- ours: ``binance.parse`` → ``Pipeline.handle`` (``BinanceSync``, ``OrderBook``, the top 20
-  and the series row published in a ``MarketStore``), exactly what the worker runs;
+- ours: ``BinanceSession.receive`` → ``Pipeline.handle`` (``BinanceSync``, ``OrderBook``, the
+  top 20 and the series row published in a ``MarketStore``; trades into the store's tape,
+  session VWAP/CVD, candles and whale check), exactly what the worker runs;
 - ours, book only: ``binance.parse`` → ``BinanceSync.on_delta`` → ``OrderBook.top(5)``: the
-  work ccxt does (no store, no metrics), to tell the book from what the page needs on top;
+  work ccxt does for a diff (no store, no metrics), to tell the book from what the page needs;
 - ccxt: ``Client.handle_text_or_binary_message(raw)`` of a real (unconnected) ccxt pro client,
-  i.e. ccxt's JSON decode and ``binance.handle_message`` → ``handle_order_book``, then the
-  top 5 a side read from ``exchange.orderbooks[symbol]``. Snapshots go in as ccxt does it:
+  i.e. ccxt's JSON decode and ``binance.handle_message`` → ``handle_order_book`` (then the
+  top 5 a side read from ``exchange.orderbooks[symbol]``) or ``handle_trade``. Snapshots go
+  in as ccxt does it:
   ``handle_order_book_subscription`` creates the books and the deltas are cached; when the
   recording's snapshot arrives, ccxt's own ``fetch_order_book_snapshot`` runs (its REST call
   answered with the recorded body: ``fetch_order_book`` parses it, the book is reset, the
@@ -48,8 +51,10 @@ import orjson  # noqa: E402
 
 from market.bench import files_of  # noqa: E402
 from market.book import OrderBook  # noqa: E402
+from market.events import BookDelta  # noqa: E402
 from market.pipeline import Pipeline  # noqa: E402
 from market.recording import Record, read  # noqa: E402
+from market.settings import Settings  # noqa: E402
 from market.store import MarketStore  # noqa: E402
 from market.sync import BinanceSync  # noqa: E402
 from market.venues import binance  # noqa: E402
@@ -60,12 +65,17 @@ CCXT_URL = "wss://stream.binance.com:9443/stream"  # a spot URL: ccxt picks the 
 
 
 def depth_records(paths: list[Path]) -> list[Record]:
-    """The depth diffs and REST snapshots of a Binance recording, in order."""
+    """The depth diffs, trades and REST snapshots of a Binance recording, in order."""
     out = []
     for record in read(paths):
-        if record.snapshot_symbol is not None or '"depthUpdate"' in record.raw:
+        head = record.raw[:160]
+        if record.snapshot_symbol is not None or '"depthUpdate"' in head or '"trade"' in head:
             out.append(record)
     return out
+
+
+def is_depth(record: Record) -> bool:
+    return record.snapshot_symbol is None and '"depthUpdate"' in record.raw[:160]
 
 
 def symbol_of(raw: str) -> str:
@@ -78,15 +88,16 @@ def symbol_of(raw: str) -> str:
 
 def run_ours(records: list[Record], symbols: list[str]) -> tuple[float, Pipeline]:
     pipeline = Pipeline(MarketStore(), "binance", symbols, BinanceSync)
-    parse, parse_snapshot, handle = binance.parse, binance.parse_snapshot, pipeline.handle
+    session = binance.BinanceSession(Settings(), symbols)
+    receive, handle = session.receive, pipeline.handle
     clock = time.perf_counter
     spent = 0.0
     for record in records:
         if record.snapshot_symbol is not None:
-            handle([parse_snapshot(record.raw, record.snapshot_symbol, record.received_at)])
+            handle(session.snapshot(record.snapshot_symbol, record.raw, record.received_at)[0])
             continue
         t0 = clock()
-        handle(parse(record.raw, record.received_at))
+        handle(receive(record.raw, record.received_at)[0])
         spent += clock() - t0
     return spent, pipeline
 
@@ -102,10 +113,11 @@ def run_ours_book(records: list[Record], symbols: list[str]) -> float:
             syncs[snap.symbol].on_snapshot(snap)
             continue
         t0 = clock()
-        for delta in parse(record.raw, record.received_at):
-            sync = syncs[delta.symbol]  # type: ignore[union-attr]
-            sync.on_delta(delta)  # type: ignore[arg-type]
-            sync.book.top(5)
+        for event in parse(record.raw, record.received_at):
+            if type(event) is BookDelta:
+                sync = syncs[event.symbol]
+                sync.on_delta(event)
+                sync.book.top(5)
         spent += clock() - t0
     return spent
 
@@ -175,9 +187,10 @@ async def run_ccxt(records: list[Record], symbols: list[str]) -> tuple[float, An
         frame_symbols = [
             None if r.snapshot_symbol is not None else unified[symbol_of(r.raw)] for r in records
         ]
+        depths = [is_depth(r) for r in records]
         clock = time.perf_counter
         spent = 0.0
-        for record, symbol in zip(records, frame_symbols, strict=True):
+        for record, symbol, depth in zip(records, frame_symbols, depths, strict=True):
             if symbol is None:
                 venue = record.snapshot_symbol
                 assert venue is not None
@@ -187,9 +200,10 @@ async def run_ccxt(records: list[Record], symbols: list[str]) -> tuple[float, An
                 continue
             t0 = clock()
             on_frame(record.raw)
-            book = books[symbol]
-            book["bids"][:5]
-            book["asks"][:5]
+            if depth:
+                book = books[symbol]
+                book["bids"][:5]
+                book["asks"][:5]
             spent += clock() - t0
         return spent, ex
     finally:
@@ -230,7 +244,8 @@ def main() -> int:
     files = files_of([args.file])
     records = depth_records(files)
     symbols = list(dict.fromkeys(r.snapshot_symbol or symbol_of(r.raw) for r in records))
-    n = sum(1 for r in records if r.snapshot_symbol is None)
+    n = sum(1 for r in records if is_depth(r))
+    trades = sum(1 for r in records if r.snapshot_symbol is None and not is_depth(r))
     ours_s: list[float] = []
     book_s: list[float] = []
     ccxt_s: list[float] = []
@@ -251,7 +266,8 @@ def main() -> int:
     result = {
         "file": str(args.file),
         "depth_events": n,
-        "snapshots": len(records) - n,
+        "trade_frames": trades,
+        "snapshots": sum(1 for r in records if r.snapshot_symbol is not None),
         "symbols": symbols,
         "repeat": args.repeat,
         "ours": {
@@ -278,8 +294,8 @@ def main() -> int:
         print(json.dumps(result))
     else:
         print(
-            f"{args.file.name} (+{len(files) - 1} file): {n} depth events, "
-            f"{len(records) - n} snapshots, "
+            f"{args.file.name} (+{len(files) - 1} file): {n} depth events, {trades} trades, "
+            f"{sum(1 for r in records if r.snapshot_symbol is not None)} snapshots, "
             f"{len(symbols)} symbols, median of {args.repeat} interleaved passes"
         )
         print(
