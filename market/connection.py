@@ -23,20 +23,18 @@ import functools
 import logging
 import math
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from market.errors import BadMessage, FeedError, RegionBlocked, SnapshotError
 from market.events import Event
 from market.feed import Feed, backoff, update_pipeline
 from market.pipeline import Pipeline
-from market.settings import Settings, redact_text, redact_url
+from market.settings import Settings, redact_url
+from market.transport import HTTPRefused, classify, describe, http_get
 from market.venues.base import (
     Action,
     FetchSnapshot,
@@ -55,70 +53,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BLOCKED_STATUSES = {451: "restricted location", 403: "forbidden"}
 MAX_QUEUE = 64  # frames the socket buffers before it stops reading (× the venue's frame cap)
 
 
 class _Reconnect(Exception):
     """Leave the current connection and connect again (reason in the message)."""
-
-
-class HTTPRefused(FeedError):
-    """A REST request answered with an error status the session may understand."""
-
-    def __init__(self, status: int, body: bytes) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.body = body
-
-
-def classify(exc: BaseException) -> RegionBlocked | None:
-    """A refusal that must not be retried blindly, or None for an ordinary retryable error."""
-    if isinstance(exc, RegionBlocked):
-        return exc
-    if isinstance(exc, InvalidStatus):
-        code = exc.response.status_code
-        if code in BLOCKED_STATUSES:
-            return RegionBlocked(code, f"HTTP {code}: {BLOCKED_STATUSES[code]}")
-    return None
-
-
-def describe(exc: BaseException) -> str:
-    """A short human reason for a dropped or failed connection."""
-    if isinstance(exc, InvalidStatus):
-        return f"HTTP {exc.response.status_code} at the handshake"
-    if isinstance(exc, ConnectionClosed):
-        rcvd = exc.rcvd
-        if rcvd is None:
-            return "connection dropped (no close frame)"
-        why = f": {rcvd.reason[:80]}" if rcvd.reason else ""
-        return f"closed by the server (code {rcvd.code}{why})"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError):
-        return f"network error: {exc.strerror or exc}"
-    return redact_text(f"{type(exc).__name__}: {str(exc)[:120]}")  # an URL may hold a secret
-
-
-def http_get(url: str, timeout: float, limit: int) -> bytes:
-    """GET a REST resource of at most ``limit`` bytes; errors translated into the market tree."""
-    request = urllib.request.Request(url, headers={"User-Agent": "market-monitor/0.1"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body: bytes = response.read(limit + 1)
-    except urllib.error.HTTPError as exc:
-        if exc.code in BLOCKED_STATUSES:
-            raise RegionBlocked(exc.code, f"HTTP {exc.code}: {BLOCKED_STATUSES[exc.code]}") from exc
-        body = b""
-        with contextlib.suppress(Exception):
-            body = exc.read(64 * 1024)
-        raise HTTPRefused(exc.code, body) from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise SnapshotError(f"REST request failed: {str(reason)[:120]}") from exc
-    if len(body) > limit:
-        raise SnapshotError(f"REST response larger than {limit // (1 << 20)} MB: refused")
-    return body
 
 
 class Connection(Feed):
@@ -161,9 +100,8 @@ class Connection(Feed):
             self.later(delay, lambda: self.act(actions))
             return
         for action in actions:
-            kind = type(action)
-            if kind is Send or kind is Resubscribe:
-                self.send(*action.frames)  # type: ignore[union-attr]
+            if isinstance(action, (Send, Resubscribe)):
+                self.send(*action.frames)
             elif isinstance(action, FetchSnapshot):
                 self._request_snapshot(action.symbol, action.url)
             elif isinstance(action, Later):

@@ -107,16 +107,13 @@ class Pipeline:
     def handle(self, events: Iterable[Event]) -> None:
         trades: dict[str, list[Trade]] = {}
         for event in events:
-            kind = type(event)
-            if kind is BookDelta:
-                self._book(event, False)  # type: ignore[arg-type]
-            elif kind is Trade:
-                if event.symbol in self.syncs:  # type: ignore[union-attr]
-                    trades.setdefault(event.symbol, []).append(event)  # type: ignore[arg-type, union-attr]
-            elif kind is BookSnapshot:
-                self._book(event, True)  # type: ignore[arg-type]
-            elif kind is Ticker:
-                self._ticker(event)  # type: ignore[arg-type]
+            if type(event) is BookDelta or type(event) is BookSnapshot:
+                self._book(event)
+            elif type(event) is Trade:
+                if event.symbol in self.syncs:
+                    trades.setdefault(event.symbol, []).append(event)
+            elif type(event) is Ticker:
+                self._ticker(event)
         for symbol, batch in trades.items():
             self.store.add_trades(self.exchange, self.names[symbol], batch)
 
@@ -134,7 +131,7 @@ class Pipeline:
         self.tickers[symbol] = ticker
         self.store.update_ticker(self.exchange, self.names[symbol], ticker)
 
-    def _book(self, event: BookDelta | BookSnapshot, snapshot: bool) -> None:
+    def _book(self, event: BookDelta | BookSnapshot) -> None:
         symbol = event.symbol
         sync = self.syncs.get(symbol)
         if sync is None:
@@ -143,13 +140,13 @@ class Pipeline:
         if stage_ns is not None:
             t0 = time.perf_counter_ns()
         try:
-            if snapshot:
-                changed = sync.on_snapshot(event)  # type: ignore[arg-type]
+            if isinstance(event, BookDelta):
+                changed = sync.on_delta(event)
+            else:
+                changed = sync.on_snapshot(event)
                 if not changed:
                     self.on_resync(symbol, "snapshot older than the buffered updates")
                     return
-            else:
-                changed = sync.on_delta(event)  # type: ignore[arg-type]
         except BookError as exc:
             self.resync(symbol, str(exc))
             return
@@ -159,7 +156,7 @@ class Pipeline:
         if not changed:
             return
         at = event.received_at
-        if not snapshot:
+        if isinstance(event, BookDelta):
             book = sync.book
             dirty = symbol in self._dirty
             if not dirty and book.outside_top(self.depth, event.bids, event.asks):

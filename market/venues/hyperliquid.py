@@ -265,12 +265,11 @@ class HyperLiquidSession(Session):
         if not events:
             return events, NO_ACTIONS
         first = events[0]
-        kind = type(first)
-        if kind is ServerNotice:
-            return [], self._reply(first, now)  # type: ignore[arg-type]
-        if kind is Trade:
-            since = self._backfill.pop(first.symbol, None)  # type: ignore[union-attr]
-            trades: list[Trade] = events  # type: ignore[assignment]
+        if isinstance(first, ServerNotice):
+            return [], self._reply(first, now)
+        if isinstance(first, Trade):
+            since = self._backfill.pop(first.symbol, None)
+            trades = [e for e in events if isinstance(e, Trade)]
             if since is not None:  # the first frame after subscribing replays history
                 trades = [
                     msgspec.structs.replace(t, backfill=True) if t.ts_ms <= since else t
@@ -278,7 +277,7 @@ class HyperLiquidSession(Session):
                 ]
             return list(self._dedupe.fresh(trades)), NO_ACTIONS
         actions: list[Action] = []
-        if kind is Ticker and self._listed is None and "allMids" in str(frame[:40]):
+        if isinstance(first, Ticker) and self._listed is None and "allMids" in str(frame[:40]):
             listed = {e.symbol for e in events if type(e) is Ticker}
             if len(listed) >= MIDS_COMPLETE:  # the whole list (the real one has hundreds)
                 self._listed = listed

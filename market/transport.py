@@ -1,0 +1,78 @@
+"""The runner's I/O at its edges: a capped REST GET, and what a failed connection means.
+
+``classify`` tells a refusal for our location (HTTP 451, or 403 at the handshake: never
+retried blindly) from an ordinary error; ``describe`` says why a connection dropped, in a few
+words fit for the status line (URLs in it redacted); ``http_get`` fetches a REST body of at
+most the venue's size, translating failures into the market error tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.error
+import urllib.request
+
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from market.errors import FeedError, RegionBlocked, SnapshotError
+from market.settings import redact_text
+
+BLOCKED_STATUSES = {451: "restricted location", 403: "forbidden"}
+
+
+class HTTPRefused(FeedError):
+    """A REST request answered with an error status the session may understand."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+
+
+def classify(exc: BaseException) -> RegionBlocked | None:
+    """A refusal that must not be retried blindly, or None for an ordinary retryable error."""
+    if isinstance(exc, RegionBlocked):
+        return exc
+    if isinstance(exc, InvalidStatus):
+        code = exc.response.status_code
+        if code in BLOCKED_STATUSES:
+            return RegionBlocked(code, f"HTTP {code}: {BLOCKED_STATUSES[code]}")
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """A short human reason for a dropped or failed connection."""
+    if isinstance(exc, InvalidStatus):
+        return f"HTTP {exc.response.status_code} at the handshake"
+    if isinstance(exc, ConnectionClosed):
+        rcvd = exc.rcvd
+        if rcvd is None:
+            return "connection dropped (no close frame)"
+        why = f": {rcvd.reason[:80]}" if rcvd.reason else ""
+        return f"closed by the server (code {rcvd.code}{why})"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError):
+        return f"network error: {exc.strerror or exc}"
+    return redact_text(f"{type(exc).__name__}: {str(exc)[:120]}")  # an URL may hold a secret
+
+
+def http_get(url: str, timeout: float, limit: int) -> bytes:
+    """GET a REST resource of at most ``limit`` bytes; errors translated into the market tree."""
+    request = urllib.request.Request(url, headers={"User-Agent": "market-monitor/0.1"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body: bytes = response.read(limit + 1)
+    except urllib.error.HTTPError as exc:
+        if exc.code in BLOCKED_STATUSES:
+            raise RegionBlocked(exc.code, f"HTTP {exc.code}: {BLOCKED_STATUSES[exc.code]}") from exc
+        body = b""
+        with contextlib.suppress(Exception):
+            body = exc.read(64 * 1024)
+        raise HTTPRefused(exc.code, body) from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SnapshotError(f"REST request failed: {str(reason)[:120]}") from exc
+    if len(body) > limit:
+        raise SnapshotError(f"REST response larger than {limit // (1 << 20)} MB: refused")
+    return body
