@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from market.events import Levels, Trade
+from market.settings import DEFAULT_WHALE_NOTIONAL
 
 MINUTE_MS = 60_000
 TIMEFRAMES_MS = {"1s": 1_000, "1m": MINUTE_MS, "5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS}
-DEFAULT_WHALE_NOTIONAL = 100_000.0
 DEPTH_DELTA_LEVELS = 20
 
 
