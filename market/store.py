@@ -16,14 +16,9 @@ from dataclasses import dataclass, field, replace
 from itertools import accumulate, islice
 from types import MappingProxyType
 
-from market.analytics import (
-    DEFAULT_WHALE_NOTIONAL,
-    DEPTH_DELTA_LEVELS,
-    Candle,
-    SessionStats,
-    WhaleAlert,
-)
+from market.analytics import DEPTH_DELTA_LEVELS, Candle, SessionStats, WhaleAlert
 from market.events import FeedStatus, Levels, Source, Ticker, Trade
+from market.settings import DEFAULT_WHALE_NOTIONAL
 
 MarketKey = tuple[str, str]  # (exchange, symbol)
 
