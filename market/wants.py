@@ -113,6 +113,11 @@ class Demand:
 
     # -- reading ------------------------------------------------------------------------------
 
+    @property
+    def defaults(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The server's own (exchanges, symbols): always in the union."""
+        return self._defaults
+
     def union(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(exchanges, symbols) to feed now: the defaults first, then by first wanted."""
         with self._lock:

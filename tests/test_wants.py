@@ -42,6 +42,7 @@ def demand(grace: float = 60.0, refuse: str | None = None) -> tuple[Demand, Reco
 def test_defaults_alone_are_the_union_and_nothing_is_applied() -> None:
     d, rec, _ = demand()
     assert d.union() == (("binance",), ("BTCUSDT",))
+    assert d.defaults == (("binance",), ("BTCUSDT",))
     d.sweep()
     assert rec.calls == []
     assert d.sessions() == {}
