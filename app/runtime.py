@@ -16,6 +16,8 @@ import atexit
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -32,6 +34,8 @@ _started: list[Worker] = []
 # Guarded by _lock too: the stop events of the demand sweepers started by get_demand.
 _sweepers: list[threading.Event] = []
 GRACE_VARIABLE = "MARKET_VIEWER_GRACE_SECONDS"
+# The Demand's clock, read when get_demand builds it: a test may put a fake one here first.
+demand_clock: Callable[[], float] = time.monotonic
 
 
 @st.cache_resource(show_spinner=False)
@@ -79,7 +83,9 @@ def get_demand() -> Demand:
         worker.reconfigure(exchanges=exchanges, symbols=symbols)  # raises when refused
         log.info("feeding the viewers' union: %s %s", ",".join(exchanges), ",".join(symbols))
 
-    demand = Demand(apply, defaults.exchanges, defaults.symbols, grace_s=viewer_grace())
+    demand = Demand(
+        apply, defaults.exchanges, defaults.symbols, grace_s=viewer_grace(), clock=demand_clock
+    )
     stop = threading.Event()
     interval = min(5.0, max(0.1, demand.grace_s / 4))
 
