@@ -338,3 +338,17 @@ def test_no_exchange_reachable_says_so_and_offers_the_simulated_feed(
     assert b.multiselect(key="exchanges").value == ["binance"]
     assert b.selectbox(key="market").options == ["BTCUSDT · binance"]
     assert "No exchange is reachable" in html_of(b, 'data-testid="unreachable"')
+
+
+def test_store_statuses_are_the_last_set_ones() -> None:
+    from market.store import MarketStore
+
+    store = MarketStore()
+    assert store.statuses() == {}
+    first, second = status(), status("bybit", "connecting", 0)
+    store.set_status(first)
+    store.set_status(second)
+    store.set_status(status(reconnects=4))
+    assert store.statuses() == {"binance": status(reconnects=4), "bybit": second}
+    store.remove_status("bybit")
+    assert list(store.statuses()) == ["binance"]

@@ -38,7 +38,7 @@ def watch_simulated(demand: Demand, symbol: str) -> None:
 
 def offer_simulated(store: MarketStore, demand: Demand, chosen: Selection, symbol: str) -> None:
     """The notice and the one-click way out, when no exchange of ``chosen`` is reachable."""
-    statuses = store.snapshot(markets=(), series=False, max_trades=0).statuses
+    statuses = store.statuses()  # every tick: a dict copy, no books
     reason = unreachable(statuses, chosen.exchanges)
     if reason is None:
         return
