@@ -1,7 +1,8 @@
 """The dashboard: ``streamlit run app/main.py`` (or ``./run.sh``, ``./run_mock.sh``).
 
-Thin on purpose: page setup, the one cached worker, the navigation between the two pages
-(Market, the default, and Overview), the sidebar they share, then the chosen page.
+Thin on purpose: page setup, the one cached worker and the demand of the open sessions, the
+navigation between the two pages (Market, the default, and Overview), the sidebar they share
+(this session's own selection), then the chosen page.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts only app/ on t
 
 from app.components import style  # noqa: E402
 from app.components.sidebar import render_sidebar  # noqa: E402
-from app.runtime import get_worker  # noqa: E402
+from app.runtime import get_demand, get_worker  # noqa: E402
 from market.errors import MarketError  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -32,6 +33,7 @@ style.inject()
 
 try:
     worker = get_worker()
+    demand = get_demand()
 except MarketError as exc:  # a bad setting: say which, instead of a traceback
     st.error(f"The market feed cannot start: {exc}")
     st.stop()
@@ -44,5 +46,5 @@ overview_page = st.Page(
     VIEWS / "overview.py", title="Overview", icon=":material/table_rows:", url_path="overview"
 )
 page = st.navigation([market_page, overview_page])
-render_sidebar(worker, market_view=page.title == market_page.title)
+render_sidebar(worker, demand, market_view=page.title == market_page.title)
 page.run()

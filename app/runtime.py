@@ -7,6 +7,11 @@ daemon and is stopped at interpreter exit; ``stop_workers`` lets tests stop it e
 A start that fails (a bad setting, a recording that cannot be replayed) is remembered with the
 settings it failed on (and the recording's size and time): every page load shows the same
 error without reading the file again, until the settings or the file change.
+
+``get_demand`` is the one ``Demand`` next to it: each session registers its own selection
+there, and the worker is reconfigured to the union (the server's defaults always in it). A
+daemon thread sweeps it, so the wants of tabs that stopped ticking go after the grace
+(``MARKET_VIEWER_GRACE_SECONDS``, default 60).
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ import atexit
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 
 import streamlit as st
 
 from market.errors import MarketError
-from market.settings import Settings
+from market.settings import Settings, parse_seconds
 from market.store import MarketStore
+from market.wants import DEFAULT_GRACE_S, Demand
 from market.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,11 @@ def _start_key(settings: Settings) -> tuple[object, ...]:
         except OSError:
             stamp = None
     return (settings, stamp)
+# Guarded by _lock too: the stop events of the demand sweepers started by get_demand.
+_sweepers: list[threading.Event] = []
+GRACE_VARIABLE = "MARKET_VIEWER_GRACE_SECONDS"
+# The Demand's clock, read when get_demand builds it: a test may put a fake one here first.
+demand_clock: Callable[[], float] = time.monotonic
 
 
 @st.cache_resource(show_spinner=False)
@@ -75,6 +88,46 @@ def stop_workers() -> None:
         workers = list(_started)
         _started.clear()
         _failed.clear()
+        sweepers = list(_sweepers)
+        _sweepers.clear()
+    for stop in sweepers:
+        stop.set()
+    get_demand.clear()
     for worker in workers:
         worker.stop()
     get_worker.clear()
+
+
+def viewer_grace() -> float:
+    """Seconds a symbol stays fed after the last session that wanted it (SettingsError)."""
+    value = os.environ.get(GRACE_VARIABLE)
+    return DEFAULT_GRACE_S if value is None else parse_seconds(GRACE_VARIABLE, value)
+
+
+@st.cache_resource(show_spinner=False)
+def get_demand() -> Demand:
+    """What the open sessions want, feeding the worker the union (once per process)."""
+    worker = get_worker()
+    defaults = worker.settings
+
+    def apply(exchanges: tuple[str, ...], symbols: tuple[str, ...]) -> None:
+        worker.reconfigure(exchanges=exchanges, symbols=symbols)  # raises when refused
+        log.info("feeding the viewers' union: %s %s", ",".join(exchanges), ",".join(symbols))
+
+    demand = Demand(
+        apply, defaults.exchanges, defaults.symbols, grace_s=viewer_grace(), clock=demand_clock
+    )
+    stop = threading.Event()
+    interval = min(5.0, max(0.1, demand.grace_s / 4))
+
+    def sweep() -> None:
+        while not stop.wait(interval) and worker.running:
+            try:
+                demand.sweep()
+            except Exception:  # a refused union is logged; the sweeper keeps going
+                log.exception("sweeping the viewers' wants failed")
+
+    with _lock:
+        _sweepers.append(stop)
+    threading.Thread(target=sweep, name="market-demand-sweep", daemon=True).start()
+    return demand

@@ -322,6 +322,11 @@ class MarketStore:
 
     # -- reader side --------------------------------------------------------------------------
 
+    def statuses(self) -> dict[str, FeedStatus]:
+        """Each exchange's status as last set (ages not recomputed): cheap, copies no books."""
+        with self._lock:
+            return dict(self._statuses)
+
     def snapshot(
         self,
         markets: Iterable[MarketKey] | None = None,

@@ -529,7 +529,8 @@ def test_valid_symbols_reconfigure_the_feed(page: AppTest) -> None:
     worker = running_worker()
     page.text_input(key="symbols").input("sol-usdt, btcusdt").run()
     assert not page.sidebar.error
-    assert worker.settings.symbols == ("SOLUSDT", "BTCUSDT")
+    # the worker feeds the server's defaults first, then what this session added
+    assert worker.settings.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     assert page.text_input(key="symbols").value == "SOLUSDT, BTCUSDT"
     wait_for(
         lambda: (m := worker.store.snapshot().markets.get(("mock", "SOLUSDT"))) and m.synced,
@@ -539,7 +540,8 @@ def test_valid_symbols_reconfigure_the_feed(page: AppTest) -> None:
     page.selectbox(key="market").select(("mock", "SOLUSDT")).run()
     assert page.selectbox(key="market").options == ["SOLUSDT · mock", "BTCUSDT · mock"]
     assert "ORDER BOOK · SOLUSDT" in html_of(page, 'class="ladder"')
-    assert ("mock", "ETHUSDT") not in worker.store.snapshot().markets
+    # ETHUSDT is a default (MARKET_SYMBOLS): still fed, though this session no longer shows it
+    assert ("mock", "ETHUSDT") in worker.store.snapshot().markets
 
 
 def test_no_exchange_is_refused(page: AppTest) -> None:
@@ -549,7 +551,7 @@ def test_no_exchange_is_refused(page: AppTest) -> None:
     assert not page.exception
     errors = [e.value for e in page.sidebar.error]
     assert errors == [
-        "Choose at least one exchange. Nothing was changed: the feed keeps running with "
+        "Choose at least one exchange. Nothing was changed: you keep watching "
         "mock · BTCUSDT, ETHUSDT."
     ]
     assert page.multiselect(key="exchanges").value == ["mock"]
@@ -571,8 +573,7 @@ def test_switching_exchange_shows_the_new_feed_state(page: AppTest) -> None:
     worker = running_worker()
     page.multiselect(key="exchanges").unselect("mock").select("binance").run()
     assert not page.exception and not page.sidebar.error
-    assert worker.settings.exchanges == ("binance",)
-    assert worker.settings.exchange == "binance"
+    assert worker.settings.exchanges == ("mock", "binance")  # mock: the server's default
     wait_for(
         lambda: (s := worker.store.snapshot().statuses.get("binance")) and s.reconnects >= 1,
         timeout=15.0,

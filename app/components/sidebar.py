@@ -1,13 +1,17 @@
-"""The sidebar: feed settings (shared by every viewer) and per-user view choices.
+"""The sidebar: this viewer's own feed selection and view choices, and the shared thresholds.
 
-Only choices live in ``st.session_state``; the feed's actual configuration is read from the
-worker each run, and a change is validated (``parse_symbols`` + ``Worker.reconfigure``)
-before anything is sent. A refused change shows ``st.error`` and changes nothing.
+Each session's exchanges and symbols are its own (``app.components.selection``): kept in
+``st.session_state`` and registered with the process-wide ``Demand``, which feeds the worker
+the union of every open session's selection plus the server's defaults. A change is validated
+(``parse_symbols``, then the worker's own check through the ``Demand``) before it is kept; a
+refused one shows ``st.error`` and changes nothing. Another viewer's edits change neither this
+sidebar nor this page.
 
 The feed controls and the pause are drawn on every page; the market view's choices (market,
 imbalance depth, chart window) and the whale alert thresholds only on the Market page. Each
-page's choices are kept while another page is shown. The thresholds, like the feed, live in
-the shared store: the inputs show the store's values and a refused one changes nothing.
+page's choices are kept while another page is shown. The thresholds and the alert history
+are shared by every viewer, deliberately (one desk, one set of alerts): the inputs show the
+store's values and a refused one changes nothing.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ import streamlit as st
 from app.components.alerts import fmt_threshold, parse_notional
 from app.components.fmt import fmt_notional
 from app.components.overview import SORT_KEY
+from app.components.selection import Selection, choose, parse_selection_symbols, selection
 from app.components.selector import CHART_VIEW_KEY, TIMEFRAME_KEY
 from market.errors import InvalidSymbol, MarketError
-from market.settings import EXCHANGES, MAX_SYMBOLS, Settings, parse_symbols
+from market.settings import EXCHANGES, MAX_SYMBOLS, Settings
 from market.store import DEFAULT_SERIES_INTERVAL, IMBALANCE_DEPTHS, MarketKey, MarketStore
+from market.wants import Demand
 from market.worker import Worker
 
 EXCHANGE_LABELS = {"mock": "mock (simulated)"}
@@ -63,8 +69,8 @@ class Prefs:
         return None if seconds is None else int(seconds / DEFAULT_SERIES_INTERVAL * 1.1) + 10
 
 
-def watched_markets(settings: Settings) -> list[MarketKey]:
-    """Every (exchange, symbol) the feed watches: each symbol on each exchange, symbol first."""
+def watched_markets(settings: Settings | Selection) -> list[MarketKey]:
+    """Every (exchange, symbol) of ``settings``: each symbol on each exchange, symbol first."""
     return [(exchange, symbol) for symbol in settings.symbols for exchange in settings.exchanges]
 
 
@@ -77,83 +83,95 @@ def exchange_label(exchange: str) -> str:
     return EXCHANGE_LABELS.get(exchange, exchange)
 
 
-def feed_summary(settings: Settings) -> str:
+def feed_summary(settings: Settings | Selection) -> str:
     return f"{', '.join(settings.exchanges)} · {', '.join(settings.symbols)}"
 
 
-def apply_feed(worker: Worker) -> None:
-    """on_change of the exchanges and symbols widgets: validate, then reconfigure the worker."""
+def show_selection(chosen: Selection) -> None:
+    """Put this session's selection into its feed widgets."""
     state = st.session_state
-    running = worker.settings
+    state["exchanges"] = list(chosen.exchanges)
+    state["symbols"] = ", ".join(chosen.symbols)
+    state["feed_seen"] = (chosen.exchanges, chosen.symbols)
+
+
+def apply_feed(demand: Demand) -> None:
+    """on_change of the exchanges and symbols widgets: validate, then make it this session's
+    selection (the worker subscribes what is new to it; other sessions see no change)."""
+    state = st.session_state
+    current = selection(demand)
     chosen = tuple(str(e) for e in state.get("exchanges") or ())
     text = str(state.get("symbols", ""))
     if not chosen:
         state["feed_error"] = "Choose at least one exchange"
-        state["exchanges"] = list(running.exchanges)
+        state["exchanges"] = list(current.exchanges)
         return
     try:
-        symbols = parse_symbols(text)
-        settings = worker.reconfigure(exchanges=chosen, symbols=symbols)
+        new = choose(demand, Selection(chosen, parse_selection_symbols(text)))
     except InvalidSymbol as exc:
         state["feed_error"] = f"Invalid symbol: {exc}"
-        state["exchanges"] = list(running.exchanges)
+        state["exchanges"] = list(current.exchanges)
         return
     except MarketError as exc:  # e.g. an exchange the worker refuses
         state["feed_error"] = f"Refused: {exc}"
-        state["exchanges"] = list(running.exchanges)
+        state["exchanges"] = list(current.exchanges)
         return
     state["feed_error"] = None
-    state["exchanges"] = list(settings.exchanges)
-    state["symbols"] = ", ".join(settings.symbols)
-    state["feed_seen"] = (settings.exchanges, settings.symbols)
+    show_selection(new)
 
 
-def render_sidebar(worker: Worker, *, market_view: bool = True) -> Prefs:
-    """The feed controls, the market view's choices (when ``market_view``) and the pause;
-    returns this user's choices (the market is the first watched one until one is chosen)."""
+def render_sidebar(worker: Worker, demand: Demand, *, market_view: bool = True) -> Prefs:
+    """This session's feed selection, the market view's choices (when ``market_view``) and the
+    pause; returns this user's choices (the market is its first one until one is chosen)."""
     state = st.session_state
-    running = worker.settings
-    current = (running.exchanges, running.symbols)
-    if state.get("feed_seen") != current:  # first run, or another viewer changed the feed
-        state["exchanges"] = list(running.exchanges)
-        state["symbols"] = ", ".join(running.symbols)
-        state["feed_seen"] = current
+    chosen = selection(demand)
+    # first run, or chosen elsewhere (the "Show SIMULATED data" button)
+    if state.get("feed_seen") != (chosen.exchanges, chosen.symbols):
+        show_selection(chosen)
         state["feed_error"] = None
+    try:
+        choose(demand, chosen)  # registered from the first run; a heartbeat after that
+    except MarketError as exc:
+        state["feed_error"] = f"Refused: {exc}"
     for key in PAGE_WIDGET_KEYS:  # keep each page's choices while another page is shown
         if key in state:
             state[key] = state[key]
-    markets = watched_markets(running)
+    markets = chosen.markets()
     if state.get("market") not in markets:
         state["market"] = markets[0]
     state.setdefault("depth", DEFAULT_DEPTH)
     state.setdefault("window", DEFAULT_WINDOW)
     state.setdefault("paused", False)
-    exchanges = EXCHANGES + tuple(e for e in running.exchanges if e not in EXCHANGES)
+    exchanges = EXCHANGES + tuple(e for e in chosen.exchanges if e not in EXCHANGES)
+    defaults = Selection(*demand.defaults)
 
     with st.sidebar:
         st.markdown("### Feed")
-        st.caption("Shared by every viewer of this server.")
+        st.caption(
+            "Your own selection: other viewers keep theirs. The server also feeds its "
+            f"defaults ({feed_summary(defaults)})."
+        )
         st.multiselect(
             "Exchanges",
             exchanges,
             key="exchanges",
             format_func=exchange_label,
             on_change=apply_feed,
-            args=(worker,),
+            args=(demand,),
             help="One connection per exchange; every symbol is watched on each of them.",
         )
         st.text_input(
             "Symbols",
             key="symbols",
             on_change=apply_feed,
-            args=(worker,),
+            args=(demand,),
             help=f"Comma-separated, e.g. BTCUSDT, ETHUSDT (up to {MAX_SYMBOLS}). "
             "Letters, digits and '-' only.",
         )
         if state.get("feed_error"):
             st.error(
-                f"{state['feed_error']}. Nothing was changed: the feed keeps running with "
-                f"{feed_summary(running)}."
+                f"{state['feed_error']}. Nothing was changed: you keep watching "
+                f"{feed_summary(selection(demand))}."
             )
         if market_view:
             render_market_view(markets)
@@ -232,7 +250,8 @@ def render_whale_settings(store: MarketStore, symbol: str) -> None:
     st.markdown("### Whale alerts")
     st.caption(
         "A trade of at least this notional (quote units: 250000, 250k, 1.5M) is an alert; "
-        "0 turns alerts off. Shared by every viewer; applies from the next trade."
+        "0 turns alerts off; applies from the next trade. Shared on purpose: these thresholds "
+        "and the alert history are the same for every viewer of this server."
     )
     st.text_input(
         "Default (every symbol)",

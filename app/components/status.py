@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
+
 import streamlit as st
 
 from app.components.fmt import esc, fmt_age, fmt_clock, fmt_rate
@@ -22,6 +25,54 @@ def is_simulated(view: MarketView | None, status: FeedStatus | None) -> bool:
     """Simulated data is labelled whenever either the market or its connection says so."""
     return (view is not None and view.source == "simulated") or (
         status is not None and (status.source == "simulated" or status.state == "simulated")
+    )
+
+
+UNREACHABLE_AFTER = 3  # failed connection attempts, with no message ever, before we say so
+REASON_CHARS = 160
+_RETRY_SUFFIX = re.compile(r"; reconnecting in [0-9.]+ s$")
+
+
+def unreachable(
+    statuses: Mapping[str, FeedStatus],
+    exchanges: Sequence[str],
+    after: int = UNREACHABLE_AFTER,
+) -> str | None:
+    """Why none of ``exchanges`` is reachable, or None while one is (or may still be).
+
+    Unreachable means: every one of them is a live feed that has tried ``after`` times or more
+    (``reconnects``) and never received a single message, and is still trying (connecting or
+    reconnecting). A simulated or replayed feed, one that ever had data, one refused by the
+    exchange (blocked: a different message) or one not reported yet is not "unreachable".
+    The reason names each exchange with its last error, without the retry countdown.
+    """
+    reasons: list[str] = []
+    for exchange in exchanges:
+        status = statuses.get(exchange)
+        if (
+            status is None
+            or status.source != "live"
+            or status.messages > 0
+            or status.state not in ("connecting", "reconnecting")
+            or status.reconnects < after
+        ):
+            return None
+        detail = _RETRY_SUFFIX.sub("", status.detail.strip()) or "no answer"
+        if len(detail) > REASON_CHARS:
+            detail = detail[: REASON_CHARS - 1] + "…"
+        reasons.append(f"{exchange}: {detail}")
+    return "; ".join(reasons) if reasons else None
+
+
+def unreachable_html(reason: str, tries: int) -> str:
+    """The plain notice shown above the panel when ``unreachable`` gave a reason."""
+    return (
+        '<div class="notice bad unreachable" data-testid="unreachable">'
+        "<b>No exchange is reachable from this machine.</b> "
+        f"After {tries} tries not one message arrived ({esc(reason)}). "
+        "Live retries go on in the background: the page shows live data as soon as an "
+        "exchange answers. Meanwhile you can watch the SIMULATED feed (generated locally, "
+        "not a real market).</div>"
     )
 
 
