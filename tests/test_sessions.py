@@ -37,9 +37,9 @@ def frames(action: object) -> list[dict[str, object]]:
 
 
 def test_registry_names_every_venue_session() -> None:
-    assert SESSIONS == {
+    assert {
         "binance": BinanceSession, "bybit": BybitSession, "hyperliquid": HyperLiquidSession,
-    }  # fmt: skip
+    } == SESSIONS  # fmt: skip
 
 
 # -- Binance --------------------------------------------------------------------------------------
@@ -199,7 +199,9 @@ def test_hyperliquid_first_trades_after_subscribing_are_backfill_and_repeats_dro
 
 def test_hyperliquid_error_reply_naming_a_coin_marks_it() -> None:
     session = HyperLiquidSession(SETTINGS, ["NOPE"])
-    error = '{"channel":"error","data":"Invalid subscription {\\"type\\":\\"l2Book\\",\\"coin\\":\\"NOPE\\"}"}'
+    error = orjson.dumps(
+        {"channel": "error", "data": 'Invalid subscription {"type":"l2Book","coin":"NOPE"}'}
+    )
     events, actions = session.receive(error, 1.0)
     assert events == [] and [type(a) for a in actions] == [NotListed]
     other = '{"channel":"error","data":"rate limited"}'
