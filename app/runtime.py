@@ -13,6 +13,7 @@ import threading
 
 import streamlit as st
 
+from market.history.writer import HistoryWriter, start_history
 from market.settings import Settings
 from market.store import MarketStore
 from market.worker import Worker
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 # Guards _started (appended by the cached factory, drained by stop_workers).
 _lock = threading.Lock()
 _started: list[Worker] = []
+_history: dict[int, HistoryWriter] = {}  # id(worker) → its history writer (MARKET_DB)
 
 
 @st.cache_resource(show_spinner=False)
@@ -29,8 +31,15 @@ def get_worker() -> Worker:
     """Build the settings from the environment and start the feed (once per process)."""
     settings = Settings.from_env()  # SettingsError names the bad variable; the page shows it
     worker = Worker(settings, MarketStore()).start()
+    writer = start_history(
+        worker.store, settings.db, settings.db_series_days, settings.db_candle_days
+    )
     with _lock:
         _started.append(worker)
+        if writer is not None:
+            _history[id(worker)] = writer
+    if writer is not None:
+        atexit.register(writer.stop)  # registered first, runs last (LIFO): after the worker
     atexit.register(worker.stop)
     log.info(
         "market worker started: %s %s", ",".join(settings.exchanges), ",".join(settings.symbols)
@@ -43,6 +52,16 @@ def stop_workers() -> None:
     with _lock:
         workers = list(_started)
         _started.clear()
+        writers = list(_history.values())
+        _history.clear()
     for worker in workers:
         worker.stop()
+    for writer in writers:  # after the workers: the last trades are flushed too
+        writer.stop()
     get_worker.clear()
+
+
+def history_of(worker: Worker) -> HistoryWriter | None:
+    """The history writer started with ``worker`` (None when MARKET_DB=none)."""
+    with _lock:
+        return _history.get(id(worker))

@@ -35,6 +35,7 @@ from market.bench import bench as run_bench
 from market.bench import describe as describe_bench
 from market.errors import InvalidSymbol, SettingsError
 from market.events import FeedStatus
+from market.history.writer import HistoryWriter, start_history
 from market.metrics import imbalance, top_of_book
 from market.recording import Recorder
 from market.settings import EXCHANGES, REPLAY, Settings, parse_exchanges, parse_speed, parse_symbols
@@ -130,9 +131,14 @@ def _num(value: float | None) -> float | None:
 
 
 def market_line(
-    view: MarketView, status: FeedStatus | None, depth: int, now: float
+    view: MarketView,
+    status: FeedStatus | None,
+    depth: int,
+    now: float,
+    history: HistoryWriter | None = None,
 ) -> dict[str, Any]:
-    """One JSON-ready line for one market (the public schema of DESIGN.md)."""
+    """One JSON-ready line for one market (the public schema of DESIGN.md); with ``history``,
+    the candles include the stored ones and ``history`` says how the writer is doing."""
     bids, asks = (view.bids, view.asks) if view.synced else ((), ())
     tob = top_of_book(bids, asks)
     last = view.last_trade
@@ -171,7 +177,7 @@ def market_line(
         "cvd": session.cvd,
         "depth_delta": depth_delta(bids, asks) if view.synced else None,
         "volatility_spread": session.volatility_spread,
-        "candles": [c.as_list() for c in session.candles[-CANDLES_SHOWN:]],
+        "candles": [c.as_list() for c in _candles(view, history)[-CANDLES_SHOWN:]],
         "alerts": [
             {"ts": a.ts_ms, "side": a.side, "price": a.price, "qty": a.qty, "notional": a.notional}
             for a in session.alerts[-ALERTS_SHOWN:]
@@ -189,8 +195,43 @@ def market_line(
     }
 
 
+def _candles(view: MarketView, history: HistoryWriter | None) -> Sequence[Any]:
+    session = view.session.candles
+    if history is None:
+        return session
+    return history.joined_candles(view.exchange, view.symbol, view.source, session)
+
+
+class _HistoryReport:
+    """One stderr line when the history database starts failing and when it recovers (the JSON
+    lines on stdout keep their schema and keep coming either way)."""
+
+    def __init__(self, history: HistoryWriter | None) -> None:
+        self.history = history
+        self.failing = False
+
+    def check(self) -> None:
+        if self.history is None:
+            return
+        s = self.history.status()
+        if s.state == "failing" and not self.failing:
+            print(
+                f"{PROG} watch: history failing ({s.pending_rows} rows pending, "
+                f"{s.dropped_rows} dropped): {s.detail}",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif s.state == "ok" and self.failing:
+            print(f"{PROG} watch: history ok again: {s.detail}", file=sys.stderr, flush=True)
+        self.failing = s.state == "failing"
+
+
 def snapshot_lines(
-    snap: StoreSnapshot, exchanges: str | Sequence[str], symbols: Sequence[str], depth: int
+    snap: StoreSnapshot,
+    exchanges: str | Sequence[str],
+    symbols: Sequence[str],
+    depth: int,
+    history: HistoryWriter | None = None,
 ) -> list[bytes]:
     """One line per exchange and symbol watched, in that order."""
     lines = []
@@ -200,7 +241,8 @@ def snapshot_lines(
             view = snap.markets.get((exchange, symbol))
             if view is None:
                 continue
-            lines.append(orjson.dumps(market_line(view, status, depth, snap.taken_at)))
+            line = market_line(view, status, depth, snap.taken_at, history)
+            lines.append(orjson.dumps(line))
     return lines
 
 
@@ -225,6 +267,11 @@ def watch(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     deadline = time.monotonic() + args.seconds
     worker.start()
+    settings = worker.settings
+    history = start_history(
+        worker.store, settings.db, settings.db_series_days, settings.db_candle_days
+    )
+    report = _HistoryReport(history)
     try:
         while True:
             remaining = deadline - time.monotonic()
@@ -232,8 +279,9 @@ def watch(args: argparse.Namespace) -> int:
                 break
             if deadline - time.monotonic() <= 0:
                 break
-            _emit(out, worker, exchanges, symbols, args.depth)
-        _emit(out, worker, exchanges, symbols, args.depth)  # the last line: the feed as it ends
+            _emit(out, worker, exchanges, symbols, args.depth, history)
+            report.check()
+        _emit(out, worker, exchanges, symbols, args.depth, history)  # the feed as it ends
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -242,6 +290,8 @@ def watch(args: argparse.Namespace) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail too
     finally:
         worker.stop()
+        if history is not None:
+            history.stop()  # after the worker: flushes the last trades
     return 0
 
 
@@ -253,10 +303,15 @@ def _symbols_argument(text: str) -> tuple[str, ...]:
 
 
 def _emit(
-    out: Any, worker: Worker, exchanges: Sequence[str], symbols: Sequence[str], depth: int
+    out: Any,
+    worker: Worker,
+    exchanges: Sequence[str],
+    symbols: Sequence[str],
+    depth: int,
+    history: HistoryWriter | None = None,
 ) -> None:
     snap = worker.store.snapshot(series=False, max_trades=1)
-    for line in snapshot_lines(snap, exchanges, symbols, depth):
+    for line in snapshot_lines(snap, exchanges, symbols, depth, history):
         out.write(line + b"\n")
     out.flush()
 

@@ -33,7 +33,6 @@ from market.errors import MarketError, SettingsError
 
 DEFAULT_DB_URL = "sqlite:///data/market.db"
 Kind = Literal["sqlite", "postgresql", "none"]
-SQLITE_BUSY_TIMEOUT_S = 5.0
 SOURCES = ("live", "simulated", "replay", "venue")  # venue: backfilled from the venue's REST
 
 
@@ -178,6 +177,7 @@ class Database:
     """
 
     def __init__(self, url: DbUrl | str, *, timeout: float = 5.0, migrate: bool = True) -> None:
+        """``timeout``: SQLite's wait for a lock, PostgreSQL's connect timeout (seconds)."""
         self.url = parse_db_url(url) if isinstance(url, str) else url
         if not self.url.enabled:
             raise HistoryError("history is off (MARKET_DB=none)")
@@ -197,7 +197,7 @@ class Database:
             try:
                 if path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None)
+                conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
                 conn.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint in WAL
             except (sqlite3.Error, OSError) as exc:
