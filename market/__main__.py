@@ -10,6 +10,9 @@ Simulated data says ``"source": "simulated"`` on every line, replayed data ``"re
     python -m market watch --replay FILE.gz --speed 1|10|max [--symbols …]
     python -m market bench FILE.gz [--json] [--repeat N]
 
+    python -m market history --exchange E --symbol S --since 24h [--until …]
+        [--kind candles|series|alerts|statuses] [--format csv|json]
+
 ``record`` writes every raw frame as received (``<ns> <frame>`` gzip lines, the hftbacktest
 collector's format, REST snapshots inline); ``watch --replay`` plays it through the same
 pipeline and ends when the recording does; ``bench`` prints the pipeline's ingest rate.
@@ -35,6 +38,10 @@ from market.bench import bench as run_bench
 from market.bench import describe as describe_bench
 from market.errors import InvalidSymbol, SettingsError
 from market.events import FeedStatus
+from market.history.db import Database, HistoryError, parse_db_url
+from market.history.reader import FORMATS as HISTORY_FORMATS
+from market.history.reader import KINDS as HISTORY_KINDS
+from market.history.reader import export, parse_when, read_rows
 from market.history.writer import HistoryWriter, start_history
 from market.metrics import imbalance, top_of_book
 from market.recording import Recorder
@@ -105,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=_positive(int, "--repeat", 10_000), default=20)
     bench.add_argument("--json", action="store_true", help="one JSON object (DESIGN.md)")
     bench.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
+    history = commands.add_parser("history", help="export stored history (MARKET_DB)")
+    history.add_argument("--exchange", required=True, help="binance, bybit, hyperliquid, mock…")
+    history.add_argument("--symbol", help="e.g. BTCUSDT (not needed for --kind statuses)")
+    history.add_argument("--since", default="24h", help="24h, 90m, 7d, an ISO time or epoch ms")
+    history.add_argument("--until", help="the same forms (default: now)")
+    history.add_argument("--kind", choices=tuple(HISTORY_KINDS), default="candles")
+    history.add_argument("--format", choices=HISTORY_FORMATS, default="csv")
+    history.add_argument("--db", help="a MARKET_DB URL (default: MARKET_DB)")
+    history.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -429,6 +445,44 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def history(args: argparse.Namespace) -> int:
+    """Export stored rows of one market (statuses: of one exchange) to stdout."""
+    err = f"{PROG} history: error:"
+    if args.format == "parquet":
+        print(f"{err} parquet needs pyarrow, not installed (use csv or json)", file=sys.stderr)
+        return 2
+    now_ms = int(time.time() * 1000)
+    try:
+        url = parse_db_url(args.db, "--db") if args.db else parse_db_url(Settings.from_env().db)
+        since = parse_when(args.since, now_ms)
+        until = now_ms + 1 if args.until is None else parse_when(args.until, now_ms)
+        symbol = None if args.symbol is None else _symbols_argument(args.symbol)[0]
+    except (SettingsError, InvalidSymbol) as exc:
+        print(f"{err} {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"{err} --since/--until: {exc}", file=sys.stderr)
+        return 2
+    if symbol is None and HISTORY_KINDS[args.kind][3]:
+        print(f"{err} --symbol is required for --kind {args.kind}", file=sys.stderr)
+        return 2
+    if not url.enabled:
+        print(f"{err} history is off (MARKET_DB=none)", file=sys.stderr)
+        return 2
+    try:
+        db = Database(url)
+        try:
+            columns, rows = read_rows(db, args.kind, args.exchange, symbol, since, until)
+        finally:
+            db.close()
+    except HistoryError as exc:
+        print(f"{err} {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.buffer.write(export(columns, rows, args.format))
+    sys.stdout.flush()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -442,6 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return record(args)
     if args.command == "bench":
         return bench(args)
+    if args.command == "history":
+        return history(args)
     return 2  # pragma: no cover - argparse requires a command
 
 

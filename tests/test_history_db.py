@@ -32,7 +32,16 @@ from market.history.db import (
 )
 from market.settings import Settings
 
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """$PG_BIN, else the newest Debian PostgreSQL (/usr/lib/postgresql/<version>/bin)."""
+    if os.environ.get("PG_BIN"):
+        return Path(os.environ["PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 # -- a real PostgreSQL on loopback --------------------------------------------------------------
