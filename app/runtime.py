@@ -31,9 +31,7 @@ def get_worker() -> Worker:
     """Build the settings from the environment and start the feed (once per process)."""
     settings = Settings.from_env()  # SettingsError names the bad variable; the page shows it
     worker = Worker(settings, MarketStore()).start()
-    writer = start_history(
-        worker.store, settings.db, settings.db_series_days, settings.db_candle_days
-    )
+    writer = start_history(worker.store, settings)
     with _lock:
         _started.append(worker)
         if writer is not None:

@@ -284,9 +284,7 @@ def watch(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.seconds
     worker.start()
     settings = worker.settings
-    history = start_history(
-        worker.store, settings.db, settings.db_series_days, settings.db_candle_days
-    )
+    history = start_history(worker.store, settings)
     report = _HistoryReport(history)
     try:
         while True:

@@ -39,6 +39,8 @@ WHALE_PREFIX = "WHALE_NOTIONAL_"  # WHALE_NOTIONAL_BTCUSDT=1000000: one symbol's
 DEFAULT_MARKET_DB = "sqlite:///data/market.db"  # relative to the working directory
 DEFAULT_DB_SERIES_DAYS = 7.0
 DEFAULT_DB_CANDLE_DAYS = 0.0
+DEFAULT_BYBIT_REST_URL = "https://api.bybit.com"
+DEFAULT_HYPERLIQUID_REST_URL = "https://api.hyperliquid.xyz"
 
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9\-]+$")
 MAX_SYMBOL_LEN = 30
@@ -64,6 +66,8 @@ class Settings:
     db: str = DEFAULT_MARKET_DB  # MARKET_DB: sqlite:///PATH, postgresql://…, or none
     db_series_days: float = DEFAULT_DB_SERIES_DAYS  # one-second series kept this long
     db_candle_days: float = DEFAULT_DB_CANDLE_DAYS  # 0: candles, alerts, statuses forever
+    bybit_rest_url: str = DEFAULT_BYBIT_REST_URL  # the backfill's /v5/market/kline
+    hyperliquid_rest_url: str = DEFAULT_HYPERLIQUID_REST_URL  # the backfill's POST /info
 
     @property
     def exchange(self) -> str:
@@ -302,7 +306,7 @@ def parse_symbols_setting(text: str) -> tuple[str, ...]:
         raise SettingsError(f"MARKET_SYMBOLS={text!r}: {exc}") from exc
 
 
-# -- history: MARKET_DB, MARKET_DB_SERIES_DAYS, MARKET_DB_CANDLE_DAYS ----------------------------
+# -- history: MARKET_DB, MARKET_DB_SERIES_DAYS, MARKET_DB_CANDLE_DAYS, BYBIT_REST_URL, …
 
 
 def _history_settings(get: Getter) -> dict[str, Any]:
@@ -316,6 +320,15 @@ def _history_settings(get: Getter) -> dict[str, Any]:
         ),
         "db_candle_days": parse_days(
             "MARKET_DB_CANDLE_DAYS", get("MARKET_DB_CANDLE_DAYS", str(DEFAULT_DB_CANDLE_DAYS))
+        ),
+        # the venues' REST bases for the candle backfill (BINANCE_REST_URL is the feed's)
+        "bybit_rest_url": parse_url(
+            "BYBIT_REST_URL", get("BYBIT_REST_URL", DEFAULT_BYBIT_REST_URL), ("http", "https")
+        ),
+        "hyperliquid_rest_url": parse_url(
+            "HYPERLIQUID_REST_URL",
+            get("HYPERLIQUID_REST_URL", DEFAULT_HYPERLIQUID_REST_URL),
+            ("http", "https"),
         ),
     }
 

@@ -97,7 +97,8 @@ def parse_db_url(value: str, name: str = "MARKET_DB") -> DbUrl:
 
 # -- the schema ---------------------------------------------------------------------------------
 
-# DDL with {int} and {real}, filled per dialect; every table carries `source`.
+# DDL with {int} and {real}, filled per dialect; every table carries `source`. A candle's
+# notional, trades and buy/sell volumes are NULL where a venue's backfill does not report them.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
         1,
@@ -107,8 +108,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 open_ms {int} NOT NULL,
                 open {real} NOT NULL, high {real} NOT NULL, low {real} NOT NULL,
                 close {real} NOT NULL, volume {real} NOT NULL,
-                notional {real} NOT NULL, trades {int} NOT NULL,
-                buy_volume {real} NOT NULL, sell_volume {real} NOT NULL,
+                notional {real}, trades {int}, buy_volume {real}, sell_volume {real},
                 PRIMARY KEY (exchange, symbol, source, open_ms))""",
             """CREATE TABLE series (
                 exchange TEXT NOT NULL, symbol TEXT NOT NULL, source TEXT NOT NULL,

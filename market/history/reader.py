@@ -106,7 +106,7 @@ def chart_candles(
     for open_ms in sorted(chosen):
         r = chosen[open_ms][0]
         used.add(str(r[2]))
-        candles.append(Candle(open_ms, r[4], r[5], r[6], r[7], r[8], int(r[10]), r[9]))
+        candles.append(Candle(open_ms, r[4], r[5], r[6], r[7], r[8], int(r[10] or 0), r[9] or 0.0))
     return candles, used
 
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from market.analytics import MINUTE_MS, Candle
 from market.events import FeedStatus
+from market.history.backfill import Backfiller
 from market.history.db import (
     INSERT_ALERT,
     INSERT_SERIES,
@@ -42,6 +43,8 @@ from market.history.db import (
     clean,
     parse_db_url,
 )
+from market.history.klines import Kline
+from market.settings import Settings
 from market.store import SERIES_COLUMNS, HistoryTake, MarketKey, MarketStore
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,7 @@ class WriterStatus:
     dropped_rows: int
     written_rows: int
     lag_s: float  # age of the oldest row not yet written (0: nothing pending)
+    backfill: tuple[str, ...] = ()  # why each failed venue backfill failed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,10 +134,10 @@ class _Acc:
         self.high = max(self.high, h)
         self.low = min(self.low, lo)
         self.volume += v
-        self.notional += n
-        self.trades += int(t)
-        self.buy += b
-        self.sell += s
+        self.notional += n or 0.0  # NULL only in venue rows, never merged here
+        self.trades += int(t or 0)
+        self.buy += b or 0.0
+        self.sell += s or 0.0
 
 
 def join_candles(stored: Sequence[Candle], session: Sequence[Candle]) -> list[Candle]:
@@ -191,6 +195,8 @@ class HistoryWriter:
         self._started_minute = _minute(int(clock() * 1000))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.backfill: Backfiller | None = None  # set before start(): asks for new markets
+        self._live: set[MarketKey] = set()
         # The writer thread's own (never touched by another thread):
         self._db: Database | None = None
         self._acc: dict[CandleKey, _Acc] = {}
@@ -226,6 +232,8 @@ class HistoryWriter:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread after one last collect and flush (tried even while backing off)."""
+        if self.backfill is not None:
+            self.backfill.stop()  # first: what it fetched is in the last flush
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -292,6 +300,11 @@ class HistoryWriter:
 
     def _collect(self, take: HistoryTake, now: float) -> None:
         self._sources = take.sources
+        live = {key for key, source in take.sources.items() if source == "live"}
+        if self.backfill is not None:
+            for exchange, symbol in sorted(live - self._live):  # started, or a symbol added
+                self.backfill.request(exchange, symbol)
+        self._live = live
         touched: list[CandleKey] = []
         key: CandleKey
         for exchange, symbol, source, batch in take.trades:
@@ -447,23 +460,23 @@ class HistoryWriter:
 
     # -- for other threads --------------------------------------------------------------------
 
-    def add_venue_candles(
-        self, exchange: str, symbol: str, candles: Sequence[tuple[Candle, float, float]]
-    ) -> None:
-        """Backfilled candles ``(candle, buy_volume, sell_volume)`` from the venue's REST API:
-        stored with ``source='venue'`` (written by the next cycle) and joined to the chart."""
+    def add_venue_candles(self, exchange: str, symbol: str, klines: Sequence[Kline]) -> None:
+        """Backfilled candles from the venue's REST API: stored with ``source='venue'``
+        (written by the next cycle) and joined before the session's on the chart."""
+        candles = [k.candle() for k in klines]
         with self._lock:
-            for c, buy, sell in candles:
-                key = (exchange, symbol, "venue", c.open_ms)
+            for k in klines:
+                key = (exchange, symbol, "venue", k.open_ms)
                 self._venue[key] = (
-                    *key, c.open, c.high, c.low, c.close, c.volume, c.notional, c.trades, buy, sell,
+                    *key, k.open, k.high, k.low, k.close, k.volume, k.notional, k.trades,
+                    k.buy_volume, k.sell_volume,
                 )  # fmt: skip
             while len(self._venue) > MAX_PENDING_CANDLES:
                 del self._venue[min(self._venue, key=lambda k: k[3])]
                 self._dropped += 1
             for source in ("live", "simulated", "replay"):
                 prior = self._prior.setdefault((exchange, symbol, source), {})
-                for c, _, _ in candles:
+                for c in candles:
                     prior.setdefault(c.open_ms, (c, False))
 
     def stored_candles(
@@ -511,6 +524,7 @@ class HistoryWriter:
                 self._dropped,
                 self._written,
                 round(max(0.0, now - oldest), 3) if pending else 0.0,
+                tuple(self.backfill.failures()) if self.backfill is not None else (),
             )
 
 
@@ -529,16 +543,28 @@ def _minute(ms: int) -> int:
 
 def _candle(values: Sequence[Any]) -> Candle:
     open_ms, o, h, lo, c, v, n, notional = values
-    return Candle(int(open_ms), o, h, lo, c, v, int(n), notional)
+    return Candle(int(open_ms), o, h, lo, c, v, int(n or 0), notional or 0.0)
 
 
 def start_history(
-    store: MarketStore, db: str, series_days: float = 7.0, candle_days: float = 0.0
+    store: MarketStore, settings: Settings, *, backfill: bool = True
 ) -> HistoryWriter | None:
-    """Start a writer for ``MARKET_DB`` (``db``), or None when it is ``none``. An unopenable
-    database does not raise: the writer says ``failing`` and keeps retrying."""
-    url = parse_db_url(db)
+    """Start a writer for ``settings.db`` (MARKET_DB), with the venues' backfill for live
+    markets; None when it is ``none``. An unopenable database does not raise: the writer says
+    ``failing`` and keeps retrying."""
+    url = parse_db_url(settings.db)
     if not url.enabled:
         return None
-    writer = HistoryWriter(store, url, series_days=series_days, candle_days=candle_days)
+    writer = HistoryWriter(
+        store, url, series_days=settings.db_series_days, candle_days=settings.db_candle_days
+    )
+    if backfill:
+        rest = {
+            "binance": settings.binance_rest_url,
+            "bybit": settings.bybit_rest_url,
+            "hyperliquid": settings.hyperliquid_rest_url,
+        }
+        writer.backfill = Backfiller(
+            writer, rest, bybit_ws_url=settings.bybit_ws_url, timeout=settings.connection_timeout
+        ).start()
     return writer.start()
