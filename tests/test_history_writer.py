@@ -327,3 +327,19 @@ def test_stop_flushes_from_another_thread(tmp_path: Path) -> None:
     assert db.query("SELECT open_ms, volume, buy_volume FROM candles") == [(60_000, 1.0, 1.0)]
     db.close()
     assert writer.status().state == "stopped"
+
+
+def test_retention_sweep_drops_old_series_and_keeps_candles(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/h.db"
+    day = 86_400.0
+    clock = Clock(1_700_000_000.0)
+    store = MarketStore(clock=clock)
+    writer = HistoryWriter(store, url, clock=clock, series_days=7, candle_days=0)
+    book(store, clock.t - 8 * day)  # older than 7 days: swept
+    book(store, clock.t - 6 * day)
+    store.add_trades("binance", BTC, [Trade("binance", BTC, 100.0, 1.0, "buy", 60_000)])
+    writer.cycle()  # written, then the first sweep
+    db = Database(url)
+    assert db.query("SELECT t_ms FROM series") == [(int((clock.t - 6 * day) * 1000),)]
+    assert db.query("SELECT open_ms FROM candles") == [(60_000,)]  # candles kept forever
+    db.close()

@@ -50,6 +50,11 @@ class DbUrl:
     def enabled(self) -> bool:
         return self.kind != "none"
 
+    @property
+    def url(self) -> str:
+        """The URL again (password included: never print it; print ``shown``)."""
+        return f"sqlite:///{self.target}" if self.kind == "sqlite" else self.target or "none"
+
 
 def redact(url: str) -> str:
     """``url`` with its password (if any) replaced by ``***``; never raises."""
