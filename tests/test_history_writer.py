@@ -343,3 +343,24 @@ def test_retention_sweep_drops_old_series_and_keeps_candles(tmp_path: Path) -> N
     assert db.query("SELECT t_ms FROM series") == [(int((clock.t - 6 * day) * 1000),)]
     assert db.query("SELECT open_ms FROM candles") == [(60_000,)]  # candles kept forever
     db.close()
+
+
+def test_venue_candles_join_live_markets_only(tmp_path: Path) -> None:
+    from market.history.klines import Kline
+
+    clock = Clock(1_700_000_000.0)
+    writer = HistoryWriter(MarketStore(clock=clock), f"sqlite:///{tmp_path}/h.db", clock=clock)
+    venue = Kline(60_000, 1.0, 2.0, 0.5, 1.5, 4.0, 6.0, 3, 1.0)
+    writer.add_venue_candles("binance", BTC, [venue])
+    session = [Candle(120_000, 2.0, 2.0, 2.0, 2.0, 1.0, 1, 2.0)]
+    assert writer.joined_candles("binance", BTC, "live", session) == [venue.candle(), *session]
+    assert writer.joined_candles("binance", BTC, "simulated", session) == session
+    # a venue candle of the session's own first minute overlaps its trades: not joined
+    overlapping = [Candle(60_000, 2.0, 2.0, 2.0, 2.0, 1.0, 1, 2.0)]
+    assert writer.joined_candles("binance", BTC, "live", overlapping) == overlapping
+    writer.cycle()
+    db = Database(f"sqlite:///{tmp_path}/h.db")
+    assert db.query("SELECT source, open_ms, trades, buy_volume, sell_volume FROM candles") == [
+        ("venue", 60_000, 3, 1.0, 3.0)
+    ]
+    db.close()

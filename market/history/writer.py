@@ -351,6 +351,7 @@ class HistoryWriter:
             while len(self._candles) > MAX_PENDING_CANDLES:
                 oldest = min(self._candles, key=lambda k: k[3])
                 del self._candles[oldest]
+                self._acc.pop(oldest, None)
                 dropped += 1
             self._dropped += dropped
 
@@ -371,11 +372,12 @@ class HistoryWriter:
         }
         for market in markets - self._prior_loaded:
             exchange, symbol, source = market
+            venue = "venue" if source == "live" else source  # never real under simulated
             rows = db.query(
                 "SELECT source, open_ms, open, high, low, close, volume, trades, notional "
-                "FROM candles WHERE exchange = ? AND symbol = ? AND source IN (?, 'venue') "
+                "FROM candles WHERE exchange = ? AND symbol = ? AND source IN (?, ?) "
                 "ORDER BY open_ms DESC LIMIT ?",
-                (exchange, symbol, source, PRIOR_CANDLES * 2),
+                (exchange, symbol, source, venue, PRIOR_CANDLES * 2),
             )
             with self._lock:
                 prior = self._prior.setdefault(market, {})
@@ -474,10 +476,9 @@ class HistoryWriter:
             while len(self._venue) > MAX_PENDING_CANDLES:
                 del self._venue[min(self._venue, key=lambda k: k[3])]
                 self._dropped += 1
-            for source in ("live", "simulated", "replay"):
-                prior = self._prior.setdefault((exchange, symbol, source), {})
-                for c in candles:
-                    prior.setdefault(c.open_ms, (c, False))
+            prior = self._prior.setdefault((exchange, symbol, "live"), {})  # live only
+            for c in candles:
+                prior.setdefault(c.open_ms, (c, False))
 
     def stored_candles(
         self, exchange: str, symbol: str, source: str, before_ms: float = math.inf
