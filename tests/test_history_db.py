@@ -237,3 +237,28 @@ def test_unreachable_postgres_is_a_history_error() -> None:
     url = f"postgresql://market@127.0.0.1:{_free_port()}/postgres"
     with pytest.raises(HistoryError, match=r"^cannot connect to postgresql://market@127\.0\.0\.1"):
         Database(url, timeout=2)
+
+
+def test_processes_starting_together_migrate_once(db_url: str) -> None:
+    """Eight connections open a fresh database at once: each succeeds, version 1 applied once."""
+    import threading
+
+    errors: list[BaseException] = []
+    go = threading.Barrier(8)
+
+    def open_it() -> None:
+        go.wait()
+        try:
+            Database(db_url, timeout=10).close()
+        except BaseException as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    db = Database(db_url)
+    assert db.query("SELECT version FROM schema_version") == [(1,)]
+    db.close()

@@ -135,6 +135,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+MIGRATION_LOCK_ID = 0x6D61726B6574  # PostgreSQL advisory lock held while migrating ("market")
 
 CANDLE_COLUMNS = (
     "exchange", "symbol", "source", "open_ms", "open", "high", "low", "close", "volume",
@@ -280,34 +281,49 @@ class Database:
             pass
 
     def _migrate(self) -> None:
+        """Apply the missing migrations, all in one transaction that holds a lock (SQLite's
+        write lock, a PostgreSQL advisory lock): processes starting together migrate once."""
         types = (
             {"int": "BIGINT", "real": "DOUBLE PRECISION"}
             if self.kind == "postgresql"
             else {"int": "INTEGER", "real": "REAL"}
         )
-        self.transaction(
-            [
-                (
-                    "CREATE TABLE IF NOT EXISTS schema_version "
-                    f"(version {types['int']} PRIMARY KEY, applied_ms {types['int']} NOT NULL)",
-                    None,
+        cur = self._conn.cursor()
+        try:
+            if self.kind == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            else:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                f"(version {types['int']} PRIMARY KEY, applied_ms {types['int']} NOT NULL)"
+            )
+            cur.execute("SELECT MAX(version) FROM schema_version")
+            current = int(cur.fetchone()[0] or 0)
+            if current > SCHEMA_VERSION:
+                self._conn.rollback()
+                raise HistoryError(
+                    f"{self.url.shown} has schema version {current}, newer than this "
+                    f"program's {SCHEMA_VERSION}: upgrade the program"
                 )
-            ]
-        )
-        current = self.schema_version()
-        if current > SCHEMA_VERSION:
-            raise HistoryError(
-                f"{self.url.shown} has schema version {current}, newer than this program's "
-                f"{SCHEMA_VERSION}: upgrade the program"
-            )
-        for version, statements in MIGRATIONS:
-            if version <= current:
-                continue
-            now_ms = int(time.time() * 1000)
-            self.transaction(
-                [(s.format(**types), None) for s in statements]
-                + [("INSERT INTO schema_version VALUES (?, ?)", [(version, now_ms)])]
-            )
+            for version, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                for statement in statements:
+                    cur.execute(statement.format(**types))
+                cur.execute(
+                    self._sql("INSERT INTO schema_version VALUES (?, ?)"),
+                    (version, int(time.time() * 1000)),
+                )
+            self._conn.commit()
+        except self._errors() as exc:
+            try:
+                self._conn.rollback()
+            except self._errors():
+                pass
+            raise HistoryError(f"migrating {self.url.shown} failed: {_first_line(exc)}") from exc
+        finally:
+            cur.close()
 
 
 def _first_line(exc: BaseException) -> str:
