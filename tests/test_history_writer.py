@@ -180,7 +180,8 @@ def test_a_locked_sqlite_costs_no_live_data_and_catches_up(
         )
         assert "database is locked" in status.detail and "the live view goes on" in status.detail
         wait_for(lambda: s.trades_seen() == 3, what="live trades while the database fails")
-        assert s.writer.status().pending_rows >= 1 and s.writer.status().dropped_rows == 0
+        wait_for(lambda: s.writer.status().pending_rows >= 1, what="rows pending")
+        assert s.writer.status().dropped_rows == 0
         fake.tick(5)
         wait_for(s.synced, what="the book still live")
     finally:
@@ -207,7 +208,7 @@ def test_a_stopped_postgresql_costs_no_live_data_and_catches_up(
         publish(fake, [("100.5", "0.25", False), ("101.0", "1.0", True)], published)
         wait_for(lambda: s.writer.status().state == "failing", what="failing")
         wait_for(lambda: s.trades_seen() == 3, what="live trades while the server is down")
-        assert s.writer.status().pending_rows >= 1
+        wait_for(lambda: s.writer.status().pending_rows >= 1, what="rows pending")
     finally:
         postgres.start()
     wait_for(lambda: s.writer.status().pending_rows == 0, timeout=20, what="pending rows written")
