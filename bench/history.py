@@ -37,8 +37,11 @@ DEFAULT = [FIXTURES / "cryptofeed_BINANCE.ws.1.0"]
 
 def run(
     exchange: str, records: list[Record], loops: int, db: str | None, interval: float
-) -> tuple[float, dict[str, object]]:
-    """Depth events/s over ``loops`` passes; with ``db``, a writer runs alongside."""
+) -> tuple[float, float, dict[str, object]]:
+    """Depth events/s (wall clock, the ingest only) and the process's CPU µs per event (the
+    writer's included, its last flush too) over ``loops`` passes; with ``db``, a writer runs
+    alongside."""
+    cpu0 = time.process_time()
     store = MarketStore()
     writer = HistoryWriter(store, db, interval=interval) if db else None
     if writer is not None:
@@ -75,7 +78,7 @@ def run(
         writer.stop()
         s = writer.status()
         info = {"state": s.state, "written_rows": s.written_rows, "dropped": s.dropped_rows}
-    return n / spent, info
+    return n / spent, (time.process_time() - cpu0) / n * 1e6, info
 
 
 def main() -> int:
@@ -93,13 +96,18 @@ def main() -> int:
     exchange, records = load(files)
     off: list[float] = []
     on: list[float] = []
+    cpu_off: list[float] = []
+    cpu_on: list[float] = []
     info: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or f"sqlite:///{tmp}/bench.db"
         for _ in range(args.rounds):
-            off.append(run(exchange, records, args.loops, None, args.interval)[0])
-            rate, info = run(exchange, records, args.loops, db, args.interval)
+            rate, cpu, _ = run(exchange, records, args.loops, None, args.interval)
+            off.append(rate)
+            cpu_off.append(cpu)
+            rate, cpu, info = run(exchange, records, args.loops, db, args.interval)
             on.append(rate)
+            cpu_on.append(cpu)
     m_off, m_on = statistics.median(off), statistics.median(on)
     print(f"{files[0].name} ({exchange}), {args.rounds} rounds × {args.loops} loops")
     for name, rates, median in (("off", off, m_off), ("on ", on, m_on)):
@@ -108,6 +116,11 @@ def main() -> int:
             f"(median; min {min(rates):,.0f}, max {max(rates):,.0f})"
         )
     print(f"  change     : {(m_on / m_off - 1) * 100:+.1f} %   writer (last round): {info}")
+    c_off, c_on = statistics.median(cpu_off), statistics.median(cpu_on)
+    print(
+        f"  CPU per event (process, writer included): off {c_off:.1f} µs, on {c_on:.1f} µs "
+        f"({(c_on / c_off - 1) * 100:+.1f} %)"
+    )
     return 0
 
 
