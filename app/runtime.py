@@ -26,6 +26,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from market.errors import MarketError
+from market.history.writer import HistoryWriter, start_history
 from market.settings import Settings, parse_seconds
 from market.store import MarketStore
 from market.wants import DEFAULT_GRACE_S, Demand
@@ -54,6 +55,7 @@ _sweepers: list[threading.Event] = []
 GRACE_VARIABLE = "MARKET_VIEWER_GRACE_SECONDS"
 # The Demand's clock, read when get_demand builds it: a test may put a fake one here first.
 demand_clock: Callable[[], float] = time.monotonic
+_history: dict[int, HistoryWriter] = {}  # id(worker) → its history writer (MARKET_DB)
 
 
 @st.cache_resource(show_spinner=False)
@@ -73,8 +75,13 @@ def get_worker() -> Worker:
             _failed[key] = exc
         raise
     worker.start()
+    writer = start_history(worker.store, settings)
     with _lock:
         _started.append(worker)
+        if writer is not None:
+            _history[id(worker)] = writer
+    if writer is not None:
+        atexit.register(writer.stop)  # registered first, runs last (LIFO): after the worker
     atexit.register(worker.stop)
     log.info(
         "market worker started: %s %s", ",".join(settings.exchanges), ",".join(settings.symbols)
@@ -90,11 +97,15 @@ def stop_workers() -> None:
         _failed.clear()
         sweepers = list(_sweepers)
         _sweepers.clear()
+        writers = list(_history.values())
+        _history.clear()
     for stop in sweepers:
         stop.set()
     get_demand.clear()
     for worker in workers:
         worker.stop()
+    for writer in writers:  # after the workers: the last trades are flushed too
+        writer.stop()
     get_worker.clear()
 
 
@@ -131,3 +142,7 @@ def get_demand() -> Demand:
         _sweepers.append(stop)
     threading.Thread(target=sweep, name="market-demand-sweep", daemon=True).start()
     return demand
+def history_of(worker: Worker) -> HistoryWriter | None:
+    """The history writer started with ``worker`` (None when MARKET_DB=none)."""
+    with _lock:
+        return _history.get(id(worker))

@@ -11,6 +11,9 @@ Simulated data says ``"source": "simulated"`` on every line, replayed data ``"re
     python -m market watch --replay FILE.gz --speed 1|10|max [--symbols …]
     python -m market bench FILE.gz [--json] [--repeat N]
 
+    python -m market history --exchange E --symbol S --since 24h [--until …]
+        [--kind candles|series|alerts|statuses] [--format csv|json]
+
 ``record`` writes every raw frame as received (``<ns> <frame>`` gzip lines, the hftbacktest
 collector's format, REST snapshots inline); ``watch --replay`` plays it through the same
 pipeline and ends when the recording does; ``bench`` prints the pipeline's ingest rate.
@@ -36,6 +39,11 @@ from market.bench import bench as run_bench
 from market.bench import describe as describe_bench
 from market.errors import InvalidSymbol, SettingsError
 from market.events import FeedStatus
+from market.history.db import Database, HistoryError, parse_db_url
+from market.history.reader import FORMATS as HISTORY_FORMATS
+from market.history.reader import KINDS as HISTORY_KINDS
+from market.history.reader import export, parse_when, read_rows
+from market.history.writer import HistoryWriter, start_history
 from market.metrics import imbalance, top_of_book
 from market.recording import Recorder
 from market.settings import EXCHANGES, REPLAY, Settings, parse_exchanges, parse_speed, parse_symbols
@@ -109,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=_positive(int, "--repeat", 10_000), default=20)
     bench.add_argument("--json", action="store_true", help="one JSON object (DESIGN.md)")
     bench.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
+    history = commands.add_parser("history", help="export stored history (MARKET_DB)")
+    history.add_argument("--exchange", required=True, help="binance, bybit, hyperliquid, mock…")
+    history.add_argument("--symbol", help="e.g. BTCUSDT (not needed for --kind statuses)")
+    history.add_argument("--since", default="24h", help="24h, 90m, 7d, an ISO time or epoch ms")
+    history.add_argument("--until", help="the same forms (default: now)")
+    history.add_argument("--kind", choices=tuple(HISTORY_KINDS), default="candles")
+    history.add_argument("--format", choices=HISTORY_FORMATS, default="csv")
+    history.add_argument("--db", help="a MARKET_DB URL (default: MARKET_DB)")
+    history.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -135,9 +152,14 @@ def _num(value: float | None) -> float | None:
 
 
 def market_line(
-    view: MarketView, status: FeedStatus | None, depth: int, now: float
+    view: MarketView,
+    status: FeedStatus | None,
+    depth: int,
+    now: float,
+    history: HistoryWriter | None = None,
 ) -> dict[str, Any]:
-    """One JSON-ready line for one market (the public schema of DESIGN.md)."""
+    """One JSON-ready line for one market (the public schema of DESIGN.md); with ``history``,
+    the candles include the stored ones and ``history`` says how the writer is doing."""
     bids, asks = (view.bids, view.asks) if view.synced else ((), ())
     tob = top_of_book(bids, asks)
     last = view.last_trade
@@ -176,7 +198,7 @@ def market_line(
         "cvd": session.cvd,
         "depth_delta": depth_delta(bids, asks) if view.synced else None,
         "volatility_spread": session.volatility_spread,
-        "candles": [c.as_list() for c in session.candles[-CANDLES_SHOWN:]],
+        "candles": [c.as_list() for c in _candles(view, history)[-CANDLES_SHOWN:]],
         "alerts": [
             {"ts": a.ts_ms, "side": a.side, "price": a.price, "qty": a.qty, "notional": a.notional}
             for a in session.alerts[-ALERTS_SHOWN:]
@@ -194,8 +216,43 @@ def market_line(
     }
 
 
+def _candles(view: MarketView, history: HistoryWriter | None) -> Sequence[Any]:
+    session = view.session.candles
+    if history is None:
+        return session
+    return history.joined_candles(view.exchange, view.symbol, view.source, session)
+
+
+class _HistoryReport:
+    """One stderr line when the history database starts failing and when it recovers (the JSON
+    lines on stdout keep their schema and keep coming either way)."""
+
+    def __init__(self, history: HistoryWriter | None) -> None:
+        self.history = history
+        self.failing = False
+
+    def check(self) -> None:
+        if self.history is None:
+            return
+        s = self.history.status()
+        if s.state == "failing" and not self.failing:
+            print(
+                f"{PROG} watch: history failing ({s.pending_rows} rows pending, "
+                f"{s.dropped_rows} dropped): {s.detail}",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif s.state == "ok" and self.failing:
+            print(f"{PROG} watch: history ok again: {s.detail}", file=sys.stderr, flush=True)
+        self.failing = s.state == "failing"
+
+
 def snapshot_lines(
-    snap: StoreSnapshot, exchanges: str | Sequence[str], symbols: Sequence[str], depth: int
+    snap: StoreSnapshot,
+    exchanges: str | Sequence[str],
+    symbols: Sequence[str],
+    depth: int,
+    history: HistoryWriter | None = None,
 ) -> list[bytes]:
     """One line per exchange and symbol watched, in that order."""
     lines = []
@@ -205,7 +262,8 @@ def snapshot_lines(
             view = snap.markets.get((exchange, symbol))
             if view is None:
                 continue
-            lines.append(orjson.dumps(market_line(view, status, depth, snap.taken_at)))
+            line = market_line(view, status, depth, snap.taken_at, history)
+            lines.append(orjson.dumps(line))
     return lines
 
 
@@ -230,6 +288,9 @@ def watch(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     deadline = time.monotonic() + args.seconds
     worker.start()
+    settings = worker.settings
+    history = start_history(worker.store, settings)
+    report = _HistoryReport(history)
     try:
         while True:
             remaining = deadline - time.monotonic()
@@ -237,8 +298,9 @@ def watch(args: argparse.Namespace) -> int:
                 break
             if deadline - time.monotonic() <= 0:
                 break
-            _emit(out, worker, exchanges, symbols, args.depth)
-        _emit(out, worker, exchanges, symbols, args.depth)  # the last line: the feed as it ends
+            _emit(out, worker, exchanges, symbols, args.depth, history)
+            report.check()
+        _emit(out, worker, exchanges, symbols, args.depth, history)  # the feed as it ends
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -247,6 +309,8 @@ def watch(args: argparse.Namespace) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail too
     finally:
         worker.stop()
+        if history is not None:
+            history.stop()  # after the worker: flushes the last trades
     return 0
 
 
@@ -258,10 +322,15 @@ def _symbols_argument(text: str) -> tuple[str, ...]:
 
 
 def _emit(
-    out: Any, worker: Worker, exchanges: Sequence[str], symbols: Sequence[str], depth: int
+    out: Any,
+    worker: Worker,
+    exchanges: Sequence[str],
+    symbols: Sequence[str],
+    depth: int,
+    history: HistoryWriter | None = None,
 ) -> None:
     snap = worker.store.snapshot(series=False, max_trades=1)
-    for line in snapshot_lines(snap, exchanges, symbols, depth):
+    for line in snapshot_lines(snap, exchanges, symbols, depth, history):
         out.write(line + b"\n")
     out.flush()
 
@@ -389,6 +458,44 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def history(args: argparse.Namespace) -> int:
+    """Export stored rows of one market (statuses: of one exchange) to stdout."""
+    err = f"{PROG} history: error:"
+    if args.format == "parquet":
+        print(f"{err} parquet needs pyarrow, not installed (use csv or json)", file=sys.stderr)
+        return 2
+    now_ms = int(time.time() * 1000)
+    try:
+        url = parse_db_url(args.db, "--db") if args.db else parse_db_url(Settings.from_env().db)
+        since = parse_when(args.since, now_ms)
+        until = now_ms + 1 if args.until is None else parse_when(args.until, now_ms)
+        symbol = None if args.symbol is None else _symbols_argument(args.symbol)[0]
+    except (SettingsError, InvalidSymbol) as exc:
+        print(f"{err} {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"{err} --since/--until: {exc}", file=sys.stderr)
+        return 2
+    if symbol is None and HISTORY_KINDS[args.kind][3]:
+        print(f"{err} --symbol is required for --kind {args.kind}", file=sys.stderr)
+        return 2
+    if not url.enabled:
+        print(f"{err} history is off (MARKET_DB=none)", file=sys.stderr)
+        return 2
+    try:
+        db = Database(url)
+        try:
+            columns, rows = read_rows(db, args.kind, args.exchange, symbol, since, until)
+        finally:
+            db.close()
+    except HistoryError as exc:
+        print(f"{err} {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.buffer.write(export(columns, rows, args.format))
+    sys.stdout.flush()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -402,6 +509,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return record(args)
     if args.command == "bench":
         return bench(args)
+    if args.command == "history":
+        return history(args)
     return 2  # pragma: no cover - argparse requires a command
 
 

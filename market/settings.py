@@ -43,6 +43,11 @@ MAX_SYMBOLS = 200
 DEFAULT_WHALE_NOTIONAL = 100_000.0
 WHALE_PREFIX = "WHALE_NOTIONAL_"  # WHALE_NOTIONAL_BTCUSDT=1000000: one symbol's own threshold
 
+# History (market/history): where it is kept, and for how long (0 days: forever)
+DEFAULT_MARKET_DB = "sqlite:///data/market.db"  # relative to the working directory
+DEFAULT_DB_SERIES_DAYS = 7.0
+DEFAULT_DB_CANDLE_DAYS = 0.0
+
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9\-]+$")
 MAX_SYMBOL_LEN = 30
 
@@ -73,6 +78,10 @@ class Settings:
     replay_speed: float = 1.0  # 1 = as recorded, 10 = ten times faster, math.inf = "max"
     whale_notional: float = DEFAULT_WHALE_NOTIONAL  # quote units; 0 turns whale alerts off
     whale_thresholds: tuple[tuple[str, float], ...] = ()  # per symbol, overriding the default
+    # -- history (market/history): MARKET_DB and its retention ---------------------------------
+    db: str = DEFAULT_MARKET_DB  # MARKET_DB: sqlite:///PATH, postgresql://…, or none
+    db_series_days: float = DEFAULT_DB_SERIES_DAYS  # one-second series kept this long
+    db_candle_days: float = DEFAULT_DB_CANDLE_DAYS  # 0: candles, alerts, statuses forever
 
     @property
     def exchange(self) -> str:
@@ -134,6 +143,7 @@ class Settings:
                 "WHALE_NOTIONAL", get("WHALE_NOTIONAL", str(DEFAULT_WHALE_NOTIONAL))
             ),
             whale_thresholds=parse_whale_thresholds(env),
+            **_history_settings(get),
         )
 
 
@@ -429,3 +439,34 @@ def parse_symbols_setting(text: str) -> tuple[str, ...]:
         return parse_symbols(text)
     except InvalidSymbol as exc:
         raise SettingsError(f"MARKET_SYMBOLS={shown('MARKET_SYMBOLS', text)}: {exc}") from exc
+
+
+# -- history: MARKET_DB, MARKET_DB_SERIES_DAYS, MARKET_DB_CANDLE_DAYS, BYBIT_REST_URL, …
+
+
+def _history_settings(get: Getter) -> dict[str, Any]:
+    from market.history.db import parse_db_url  # the one parser of MARKET_DB
+
+    url = parse_db_url(get("MARKET_DB", DEFAULT_MARKET_DB), "MARKET_DB")
+    return {
+        "db": "none" if not url.enabled else get("MARKET_DB", DEFAULT_MARKET_DB),
+        "db_series_days": parse_days(
+            "MARKET_DB_SERIES_DAYS", get("MARKET_DB_SERIES_DAYS", str(DEFAULT_DB_SERIES_DAYS))
+        ),
+        "db_candle_days": parse_days(
+            "MARKET_DB_CANDLE_DAYS", get("MARKET_DB_CANDLE_DAYS", str(DEFAULT_DB_CANDLE_DAYS))
+        ),
+    }
+
+
+def parse_days(name: str, value: str) -> float:
+    """A retention in days: a number >= 0 (0 keeps forever)."""
+    try:
+        days = float(value)
+    except ValueError:
+        raise SettingsError(
+            f"{name}={value[:60]!r}: must be a number of days (0: forever)"
+        ) from None
+    if not 0 <= days <= 365_000:
+        raise SettingsError(f"{name}={value[:60]!r}: must be >= 0 days (0: forever)")
+    return days

@@ -93,6 +93,24 @@ class StoreSnapshot:
     alerts: tuple[WhaleAlert, ...] = ()  # every market's, newest last
 
 
+# (exchange, symbol, the market's source then, the trades of one add_trades call)
+TapEntry = tuple[str, str, Source, tuple[Trade, ...]]
+DEFAULT_TAP_BATCHES = 200_000  # trade batches kept for the history writer between its visits
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTake:
+    """What is new for the history writer (``MarketStore.take_history``): every trade batch
+    and whale alert since the last take, the series rows from ``after`` on, the statuses."""
+
+    trades: tuple[TapEntry, ...]
+    trades_dropped: int  # trades the tap had to drop (full) since the last take
+    alerts: tuple[tuple[Source, WhaleAlert], ...]
+    series: Mapping[MarketKey, tuple[SeriesRow, ...]]
+    sources: Mapping[MarketKey, Source]  # every market, and its source now
+    statuses: Mapping[str, FeedStatus]
+
+
 @dataclass(slots=True)
 class _Market:
     exchange: str
@@ -142,6 +160,11 @@ class MarketStore:
         self._whale_default = whale_notional
         self._whale: dict[str, float] = {}  # symbol → notional threshold, overriding the default
         self._version = 0
+        # The history tap (off until enable_history_tap): trade batches and alerts since the
+        # history writer's last take_history; bounded, drops counted.
+        self._tap: deque[TapEntry] | None = None
+        self._tap_alerts: deque[tuple[Source, WhaleAlert]] = deque(maxlen=10_000)
+        self._tap_dropped = 0
 
     # -- writer side (the worker thread) ------------------------------------------------------
 
@@ -215,6 +238,13 @@ class MarketStore:
                     alert = session.add(trade)
                     if alert is not None:
                         self._alerts.append(alert)
+                        if self._tap is not None:
+                            self._tap_alerts.append((m.source, alert))
+            tap = self._tap
+            if tap is not None:  # the history writer's: one append per batch
+                if len(tap) == tap.maxlen:
+                    self._tap_dropped += len(tap[0][3])
+                tap.append((exchange, symbol, m.source, batch))
             self._version += 1
 
     def _new_session(self, symbol: str) -> SessionStats:
@@ -376,6 +406,44 @@ class MarketStore:
             statuses=MappingProxyType(statuses),
             alerts=alerts,
         )
+
+    # -- the history writer's side (market/history) ------------------------------------------
+
+    def enable_history_tap(self, max_batches: int = DEFAULT_TAP_BATCHES) -> None:
+        """Keep every trade batch and alert from now on for ``take_history`` (bounded)."""
+        with self._lock:
+            if self._tap is None:
+                self._tap = deque(maxlen=max_batches)
+
+    def take_history(self, after: Mapping[MarketKey, float]) -> HistoryTake:
+        """Drain the tap and copy each market's series rows with ``t >= after[key]`` (every
+        row for a market not in ``after``). Copies only, under the lock."""
+        with self._lock:
+            tap = self._tap
+            trades: tuple[TapEntry, ...] = tuple(tap) if tap is not None else ()
+            if tap is not None:
+                tap.clear()
+            alerts = tuple(self._tap_alerts)
+            self._tap_alerts.clear()
+            dropped, self._tap_dropped = self._tap_dropped, 0
+            series: dict[MarketKey, tuple[SeriesRow, ...]] = {}
+            sources: dict[MarketKey, Source] = {}
+            for key, m in self._markets.items():
+                sources[key] = m.source
+                since = after.get(key)
+                if since is None:
+                    rows = tuple(m.series)
+                else:
+                    newer = []
+                    for row in reversed(m.series):
+                        if row[0] < since:
+                            break
+                        newer.append(row)
+                    rows = tuple(reversed(newer))
+                if rows:
+                    series[key] = rows
+            statuses = dict(self._statuses)
+        return HistoryTake(trades, dropped, alerts, series, sources, statuses)
 
 
 def series_row(bids: Levels, asks: Levels, at: float) -> SeriesRow:

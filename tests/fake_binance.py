@@ -520,6 +520,7 @@ class FakeBinance(FakeServer):
         self.max_in_flight: dict[str, int] = {s: 0 for s in self.books}
         self._trade_id = 0
         self._last_trade: dict[str, tuple[str, str]] = {}  # symbol → (price, qty)
+        self.trade_log: dict[str, TradeLog] = {}  # every trade sent: the klines' truth
         self._event_time = 1_700_000_000_000
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._http_thread = threading.Thread(
@@ -583,6 +584,9 @@ class FakeBinance(FakeServer):
                 url = urlsplit(self.path)
                 query = parse_qs(url.query)
                 symbol = query.get("symbol", [""])[0]
+                if url.path == "/api/v3/klines":
+                    self._reply(*fake._klines(symbol, query))
+                    return
                 known = symbol in fake.books
                 with fake._lock:
                     if known:
@@ -636,6 +640,28 @@ class FakeBinance(FakeServer):
 
         return Handler
 
+    def _klines(self, symbol: str, query: dict[str, list[str]]) -> tuple[int, bytes]:
+        """``GET /api/v3/klines?symbol=…&interval=1m[&limit=…][&startTime=…][&endTime=…]``
+        over the trades sent (``minute_candles``), as Binance answers it."""
+        with self._lock:
+            status = self.rest_refuse_status or self.refuse_status
+            trades = list(self.trade_log.get(symbol, []))
+        if status is not None:
+            return status, b'{"code":0,"msg":"restricted location"}'
+        if symbol not in self.books:
+            return 400, b'{"code":-1121,"msg":"Invalid symbol."}'
+        start = int(query.get("startTime", ["0"])[0])
+        end = int(query.get("endTime", [str(2**62)])[0])
+        limit = min(int(query.get("limit", ["500"])[0]), 1000)
+        rows = [r for r in minute_candles(trades) if start <= r["t"] <= end][-limit:]
+        f = "{:.8f}".format
+        body = [
+            [r["t"], f(r["o"]), f(r["h"]), f(r["l"]), f(r["c"]), f(r["v"]), r["t"] + 59_999,
+             f(r["quote"]), r["n"], f(r["buy"]), f(r["buy"] * r["c"]), "0"]
+            for r in rows
+        ]  # fmt: skip
+        return 200, orjson.dumps(body)
+
     # -- scripting (thread-safe) --------------------------------------------------------------
 
     def tick(self, n: int = 1, symbols: Iterable[str] | None = None) -> None:
@@ -678,6 +704,8 @@ class FakeBinance(FakeServer):
             self._trade_id += 1
             self._event_time += 1
             self._last_trade[symbol] = (price, qty)
+            log = self.trade_log.setdefault(symbol, [])
+            log.append((self._event_time, float(price), float(qty), not buyer_is_maker))
             data = {
                 "e": "trade", "E": self._event_time, "s": symbol, "t": self._trade_id,
                 "p": price, "q": qty, "T": self._event_time, "m": buyer_is_maker, "M": True,
@@ -753,3 +781,78 @@ def books_exact(ex: FakeBinance, store: Any, symbols: Iterable[str]) -> bool:
         ):
             return False
     return True
+
+
+# -- klines (the history backfill): shared by the fakes ------------------------------------------
+
+TradeLog = list[tuple[int, float, float, bool]]  # (time ms, price, qty, buyer-initiated)
+
+
+def minute_candles(trades: TradeLog) -> list[dict[str, Any]]:
+    """The truth of a venue's one-minute klines: per minute of the trades published, in order,
+    ``t, o, h, l, c, v`` (base), ``quote`` (Σ price × qty), ``n`` and ``buy`` (taker-buy base)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for ts, price, qty, buy in trades:
+        t = ts - ts % 60_000
+        r = rows.get(t)
+        if r is None:
+            r = rows[t] = {"t": t, "o": price, "h": price, "l": price, "c": price,
+                           "v": 0.0, "quote": 0.0, "n": 0, "buy": 0.0}  # fmt: skip
+        r["h"], r["l"], r["c"] = max(r["h"], price), min(r["l"], price), price
+        r["v"] += qty
+        r["quote"] += price * qty
+        r["n"] += 1
+        r["buy"] += qty if buy else 0.0
+    return [rows[t] for t in sorted(rows)]
+
+
+class RestServer:
+    """A small HTTP server on 127.0.0.1 for a fake's REST endpoint: ``answer(method, path,
+    query, body)`` returns (status, JSON body). Started on first use of ``url``."""
+
+    def __init__(
+        self, answer: Callable[[str, str, dict[str, list[str]], bytes], tuple[int, bytes]]
+    ) -> None:
+        self._answer = answer
+        self._http: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._http is None:
+            answer = self._answer
+
+            class Handler(BaseHTTPRequestHandler):
+                def _go(self, method: str) -> None:
+                    url = urlsplit(self.path)
+                    size = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(size) if size else b""
+                    status, reply = answer(method, url.path, parse_qs(url.query), body)
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+
+                def do_GET(self) -> None:
+                    self._go("GET")
+
+                def do_POST(self) -> None:
+                    self._go("POST")
+
+                def log_message(self, *args: object) -> None:
+                    pass
+
+            self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            self._thread = threading.Thread(
+                target=self._http.serve_forever, args=(0.05,), name="fake-rest", daemon=True
+            )
+            self._thread.start()
+        return f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            if self._thread is not None:
+                self._thread.join(5)

@@ -29,7 +29,19 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from tests.fake_binance import Conn, FakeServer, Frame, Keyed, TrueBook, dumps
+import orjson
+
+from tests.fake_binance import (
+    Conn,
+    FakeServer,
+    Frame,
+    Keyed,
+    RestServer,
+    TradeLog,
+    TrueBook,
+    dumps,
+    minute_candles,
+)
 
 DEPTH = 50
 MAX_SPOT_ARGS = 10
@@ -100,6 +112,8 @@ class FakeBybit(FakeServer):
         self._last_price: dict[str, float] = {}  # the last trade's, for its tick direction
         self._direction: dict[str, str] = {}  # "PlusTick" or "MinusTick"
         self._cs = self.rng.randint(10**9, 10**10)  # the cross sequence of ticker frames
+        self.trade_log: dict[str, TradeLog] = {}  # every trade sent: the klines' truth
+        self.rest = RestServer(self._rest)  # GET /v5/market/kline (the history backfill)
         for symbol in symbols:
             self._book(symbol)
 
@@ -335,6 +349,40 @@ class FakeBybit(FakeServer):
             marks = self._enqueue([self._book_frame(symbol, "delta", bids, asks)])
         self._wait(marks)
 
+    # -- REST: klines (the history backfill) --------------------------------------------------
+
+    @property
+    def rest_url(self) -> str:
+        return self.rest.url
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self.rest.close()
+
+    def _rest(
+        self, method: str, path: str, query: dict[str, list[str]], body: bytes
+    ) -> tuple[int, bytes]:
+        """``GET /v5/market/kline?category=…&symbol=…&interval=1[&limit=…]``: the trades sent
+        (``minute_candles``), newest first, as Bybit answers it."""
+        with self._lock:
+            status = self.refuse_status
+            symbol = query.get("symbol", [""])[0]
+            trades = list(self.trade_log.get(symbol, []))
+            listed = symbol in self.listed
+        if status is not None:
+            return status, self.refusal_body
+        if path != "/v5/market/kline":
+            return 404, b"{}"
+        if not listed:
+            return 200, b'{"retCode":10001,"retMsg":"Not supported symbols","result":{}}'
+        limit = min(int(query.get("limit", ["200"])[0]), 1000)
+        rows = [
+            [str(r["t"]), *(str(r[k]) for k in ("o", "h", "l", "c", "v", "quote"))]
+            for r in reversed(minute_candles(trades)[-limit:])
+        ]
+        result = {"category": self.kind, "symbol": symbol, "list": rows}
+        return 200, orjson.dumps({"retCode": 0, "retMsg": "OK", "result": result, "time": 0})
+
     def trade(self, symbol: str, price: str, qty: str, side: str = "Buy") -> dict[str, Any]:
         """One trade (``side`` is the taker's: "Buy" or "Sell") in one ``publicTrade`` frame."""
         return self.trades(symbol, [(price, qty, side)])[0]
@@ -352,6 +400,8 @@ class FakeBybit(FakeServer):
                 else:
                     tick = "Zero" + self._direction.get(symbol, "PlusTick")
                 self._last_price[symbol] = now
+                log = self.trade_log.setdefault(symbol, [])
+                log.append((ts, now, float(qty), side.capitalize() == "Buy"))
                 data.append({
                     "T": ts, "s": symbol, "S": side.capitalize(), "v": qty, "p": price, "L": tick,
                     "i": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)), "BT": False,

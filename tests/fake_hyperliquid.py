@@ -27,7 +27,18 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from tests.fake_binance import Conn, FakeServer, Frame, Keyed, TrueBook, dumps
+import orjson
+
+from tests.fake_binance import (
+    Conn,
+    FakeServer,
+    Frame,
+    Keyed,
+    RestServer,
+    TrueBook,
+    dumps,
+    minute_candles,
+)
 
 GREETING = "Websocket connection established."
 IMAGE_DEPTH = 20
@@ -78,6 +89,7 @@ class FakeHyperLiquid(FakeServer):
         self._ctx: dict[str, dict[str, Any]] = {}
         for coin in [*coins, *EXTRA_COINS]:
             self._book(coin)
+        self.rest = RestServer(self._rest)  # POST /info candleSnapshot (the history backfill)
 
     # -- the truth ----------------------------------------------------------------------------
 
@@ -197,6 +209,43 @@ class FakeHyperLiquid(FakeServer):
 
     async def _expire(self, conn: Conn) -> None:
         conn.ws.transport.abort()  # HyperLiquid closes idle sockets without a close frame
+
+    # -- REST: candleSnapshot (the history backfill) ------------------------------------------
+
+    @property
+    def rest_url(self) -> str:
+        return self.rest.url
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self.rest.close()
+
+    def _rest(
+        self, method: str, path: str, query: dict[str, list[str]], body: bytes
+    ) -> tuple[int, bytes]:
+        """``POST /info {"type":"candleSnapshot","req":{coin, interval, startTime, endTime}}``
+        over the trades kept (``minute_candles``), as HyperLiquid answers it."""
+        with self._lock:
+            status = self.refuse_status
+        if status is not None:
+            return status, self.refusal_body
+        try:
+            req = orjson.loads(body)["req"]
+            coin, start, end = req["coin"], int(req["startTime"]), int(req["endTime"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return 422, b"Failed to deserialize the JSON body into the target type"
+        if path != "/info" or method != "POST":
+            return 404, b"{}"
+        with self._lock:
+            kept = list(self._trades.get(coin, ()))
+        trades = [(t["time"], float(t["px"]), float(t["sz"]), t["side"] == "B") for t in kept]
+        rows = [
+            {"t": r["t"], "T": r["t"] + 59_999, "s": coin, "i": "1m", "o": str(r["o"]),
+             "c": str(r["c"]), "h": str(r["h"]), "l": str(r["l"]), "v": str(r["v"]), "n": r["n"]}
+            for r in minute_candles(trades)
+            if start <= r["t"] <= end
+        ]  # fmt: skip
+        return 200, orjson.dumps(rows)
 
     # -- scripting (thread-safe) --------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The Market page (the default): one market's live panel, the one chosen in the sidebar.
+"""The Market page (the default): one market's live panel, the one chosen in the sidebar, then
+its stored history (a range selector over MARKET_DB, app/components/history_view.py).
 
 The page's one fragment tick is also this session's heartbeat to the ``Demand``, and checks
 whether any of its exchanges was ever reachable: when none is, it says so plainly and offers
@@ -10,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components.dashboard import REFRESH_S, live_panel
+from app.components.history_view import render_history
 from app.components.selection import Selection, choose, heartbeat, keep_alive
 from app.components.sidebar import Prefs, session_prefs
 from app.components.status import unreachable, unreachable_html
@@ -67,3 +69,4 @@ demand = get_demand()
 prefs = session_prefs()
 st.fragment(tick, run_every=None if prefs.paused else REFRESH_S)(get_worker().store, demand, prefs)
 keep_alive(demand, prefs.paused)
+render_history(get_worker(), prefs)

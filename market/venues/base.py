@@ -27,6 +27,7 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 import orjson
 
+from market.analytics import MINUTE_MS, Candle
 from market.errors import BadMessage
 from market.events import Event, Levels
 from market.settings import Settings
@@ -178,12 +179,92 @@ class Session:
     def timer(self, token: str, now: float) -> Output:
         return [], NO_ACTIONS
 
+    @staticmethod
+    def klines_request(
+        base_url: str, symbol: str, now_ms: int, limit: int, ws_url: str
+    ) -> KlineRequest | None:
+        """The REST request for ``symbol``'s (the venue's name) recent one-minute candles, or
+        None where the venue has none; ``ws_url`` tells a venue's market kind where it must."""
+        return None
+
+    @staticmethod
+    def parse_klines(raw: bytes | str) -> list[Kline]:
+        """The response of ``klines_request``: candles, oldest first; ``BadMessage`` if odd."""
+        raise BadMessage("no candles over REST on this venue")
+
     def not_listed(self, symbol: str, detail: str) -> list[Action]:
         """Remember a refused symbol once; the action that says so, or nothing."""
         if symbol not in self.symbols or symbol in self.unlisted:
             return []
         self.unlisted[symbol] = detail
         return [NotListed(symbol, detail)]
+
+
+# -- one-minute candles over REST (the history's backfill): the venues' common vocabulary ------
+
+DEFAULT_KLINES = 240  # the chart's window: four hours of one-minute candles
+
+
+@dataclass(frozen=True, slots=True)
+class Kline:
+    """One closed (or forming) one-minute candle as a venue reports it; None: not reported."""
+
+    open_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float  # base units
+    notional: float | None  # quote volume (Σ price × size)
+    trades: int | None
+    buy_volume: float | None  # taker-buy base volume
+
+    @property
+    def sell_volume(self) -> float | None:
+        return None if self.buy_volume is None else self.volume - self.buy_volume
+
+    def candle(self) -> Candle:
+        return Candle(
+            self.open_ms, self.open, self.high, self.low, self.close, self.volume,
+            self.trades or 0, self.notional or 0.0,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class KlineRequest:
+    method: str  # GET or POST
+    url: str
+    body: bytes | None = None
+
+
+def kline_excerpt(raw: bytes | str) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return repr(text[:60] + ("…" if len(text) > 60 else ""))
+
+
+def kline_number(value: Any, raw: bytes | str) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise BadMessage(f"klines: not a number {value!r:.30} in {kline_excerpt(raw)}") from None
+    if not math.isfinite(x) or x < 0:
+        raise BadMessage(f"klines: bad number {value!r:.30} in {kline_excerpt(raw)}")
+    return x
+
+
+def kline_json(raw: bytes | str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadMessage(f"klines: not JSON: {kline_excerpt(raw)}") from None
+
+
+def checked_kline(k: Kline, raw: bytes | str) -> Kline:
+    if k.open_ms % MINUTE_MS or not (
+        k.low <= min(k.open, k.close) <= max(k.open, k.close) <= k.high
+    ):
+        raise BadMessage(f"klines: inconsistent candle at {k.open_ms} in {kline_excerpt(raw)}")
+    return k
 
 
 # -- validators of the exchanges' numbers ------------------------------------------------------

@@ -26,9 +26,12 @@ from market.events import BookDelta, BookSnapshot, Event, ServerNotice, Side, Ti
 from market.settings import Settings
 from market.sync import BinanceSync
 from market.venues.base import (
+    DEFAULT_KLINES,
     NO_ACTIONS,
     Action,
     FetchSnapshot,
+    Kline,
+    KlineRequest,
     Later,
     Output,
     Price,
@@ -37,8 +40,12 @@ from market.venues.base import (
     Session,
     Status,
     WireLevels,
+    checked_kline,
     decode_object,
     integer,
+    kline_excerpt,
+    kline_json,
+    kline_number,
     non_negative,
     number,
     optional,
@@ -273,6 +280,58 @@ def refusal_code(body: bytes) -> tuple[int | None, str]:
     return (code if type(code) is int else None), str(payload.get("msg", ""))[:120]
 
 
+# -- Binance: GET /api/v3/klines ------------------------------------------------------------------
+
+
+def klines_request(
+    base_url: str, symbol: str, now_ms: int, limit: int = DEFAULT_KLINES
+) -> KlineRequest:
+    """The newest ``limit`` one-minute klines (at most 1000); ``symbol`` as Binance names it."""
+    del now_ms  # the newest ones: no time range needed
+    query = urlencode({"symbol": symbol, "interval": "1m", "limit": min(limit, 1000)})
+    return KlineRequest("GET", f"{base_url.rstrip('/')}/api/v3/klines?{query}")
+
+
+def parse_klines(raw: bytes | str) -> list[Kline]:
+    """Binance's array of arrays, oldest first::
+
+        [[1499040000000,"0.01634790","0.80000000","0.01575800","0.01577100",
+          "148976.11427815",1499040059999,"2434.19055334",308,"1756.87402397",
+          "28.46694368","0"]]
+
+    open time, open, high, low, close, volume, close time, quote volume, trades,
+    taker-buy base volume, taker-buy quote volume, ignore.
+    """
+    data = kline_json(raw)
+    if not isinstance(data, list):
+        raise BadMessage(f"klines: expected a list from Binance, got {kline_excerpt(raw)}")
+    out = []
+    for row in data:
+        if not isinstance(row, list) or len(row) < 10 or not isinstance(row[0], int):
+            raise BadMessage(f"klines: bad Binance kline in {kline_excerpt(raw)}")
+        o, h, lo, c, v = (kline_number(x, raw) for x in row[1:6])
+        trades = row[8]
+        if not isinstance(trades, int) or trades < 0:
+            raise BadMessage(f"klines: bad trade count in {kline_excerpt(raw)}")
+        out.append(
+            checked_kline(
+                Kline(
+                    row[0],
+                    o,
+                    h,
+                    lo,
+                    c,
+                    v,
+                    kline_number(row[7], raw),
+                    trades,
+                    kline_number(row[9], raw),
+                ),
+                raw,
+            )
+        )
+    return sorted(out, key=lambda k: k.open_ms)
+
+
 # -- the session -------------------------------------------------------------------------------
 
 
@@ -306,6 +365,16 @@ class BinanceSession(Session):
     @staticmethod
     def venue_symbol(symbol: str) -> str:
         return venue_symbol(symbol)
+
+    @staticmethod
+    def klines_request(
+        base_url: str, symbol: str, now_ms: int, limit: int, ws_url: str
+    ) -> KlineRequest:
+        return klines_request(base_url, symbol, now_ms, limit)
+
+    @staticmethod
+    def parse_klines(raw: bytes | str) -> list[Kline]:
+        return parse_klines(raw)
 
     def url(self) -> str:
         return stream_url(self.settings.binance_ws_url, tuple(self.symbols)[:URL_SYMBOLS])

@@ -20,6 +20,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 import orjson
@@ -29,16 +30,23 @@ from market.events import BookDelta, BookSnapshot, Event, ServerNotice, Side, Ti
 from market.settings import Settings
 from market.sync import SequencedSync
 from market.venues.base import (
+    DEFAULT_KLINES,
     NO_ACTIONS,
     Action,
+    Kline,
+    KlineRequest,
     Output,
     Resubscribe,
     Send,
     Session,
     Status,
     WireLevels,
+    checked_kline,
     decode_object,
     integer,
+    kline_excerpt,
+    kline_json,
+    kline_number,
     levels,
     non_negative,
     number,
@@ -216,6 +224,58 @@ def _ticker(data: dict[str, Any], msg: dict[str, Any], received_at: float) -> Ti
     )
 
 
+# -- Bybit: GET /v5/market/kline ------------------------------------------------------------------
+
+
+def category_of(ws_url: str) -> str:
+    """spot, linear or inverse: the last part of the WebSocket URL (``/v5/public/spot``)."""
+    tail = ws_url.rstrip("/").rsplit("/", 1)[-1]
+    return tail if tail in ("spot", "linear", "inverse") else "spot"
+
+
+def klines_request(
+    base_url: str, symbol: str, now_ms: int, limit: int = DEFAULT_KLINES, category: str = "spot"
+) -> KlineRequest:
+    """The newest ``limit`` one-minute klines (at most 1000) of ``category``."""
+    del now_ms
+    query = urlencode(
+        {"category": category, "symbol": symbol, "interval": "1", "limit": min(limit, 1000)}
+    )
+    return KlineRequest("GET", f"{base_url.rstrip('/')}/v5/market/kline?{query}")
+
+
+def parse_klines(raw: bytes | str) -> list[Kline]:
+    """Bybit's envelope, the list newest first (returned oldest first)::
+
+        {"retCode":0,"retMsg":"OK","result":{"category":"spot","symbol":"BTCUSDT",
+         "list":[["1670608800000","17071","17073","17027","17055.5","268611","15.74462667"]]},
+         "retExtInfo":{},"time":1672025956592}
+
+    start time, open, high, low, close, volume (base), turnover (quote); no trade count and no
+    buy/sell split (stored as unknown).
+    """
+    data = kline_json(raw)
+    if not isinstance(data, dict):
+        raise BadMessage(f"klines: expected an object from Bybit, got {kline_excerpt(raw)}")
+    if data.get("retCode") != 0:
+        raise BadMessage(f"klines: Bybit refused: {str(data.get('retMsg', ''))[:60]!r}")
+    result = data.get("result")
+    rows = result.get("list") if isinstance(result, dict) else None
+    if not isinstance(rows, list):
+        raise BadMessage(f"klines: no result.list from Bybit in {kline_excerpt(raw)}")
+    out = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) < 7:
+            raise BadMessage(f"klines: bad Bybit kline in {kline_excerpt(raw)}")
+        try:
+            start = int(row[0])
+        except (TypeError, ValueError):
+            raise BadMessage(f"klines: bad Bybit start time in {kline_excerpt(raw)}") from None
+        o, h, lo, c, v, turnover = (kline_number(x, raw) for x in row[1:7])
+        out.append(checked_kline(Kline(start, o, h, lo, c, v, turnover, None, None), raw))
+    return sorted(out, key=lambda k: k.open_ms)
+
+
 def bad_symbols(message: str) -> set[str]:
     """The symbols a refusal names: spot ``Invalid symbol :[orderbook.50.XYZUSDT]``, linear
     ``error:handler not found,topic:orderbook.50.XYZUSDT`` → {"XYZUSDT"}."""
@@ -260,6 +320,16 @@ class BybitSession(Session):
     @staticmethod
     def venue_symbol(symbol: str) -> str:
         return venue_symbol(symbol)
+
+    @staticmethod
+    def klines_request(
+        base_url: str, symbol: str, now_ms: int, limit: int, ws_url: str
+    ) -> KlineRequest:
+        return klines_request(base_url, symbol, now_ms, limit, category_of(ws_url))
+
+    @staticmethod
+    def parse_klines(raw: bytes | str) -> list[Kline]:
+        return parse_klines(raw)
 
     def url(self) -> str:
         return self.settings.bybit_ws_url

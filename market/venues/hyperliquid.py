@@ -22,20 +22,28 @@ from typing import Any
 import msgspec
 import orjson
 
+from market.analytics import MINUTE_MS
 from market.errors import BadMessage, InvalidSymbol
 from market.events import BookSnapshot, Event, Levels, ServerNotice, Side, Ticker, Trade
 from market.settings import Settings
 from market.venues.base import (
+    DEFAULT_KLINES,
     NO_ACTIONS,
     Action,
+    Kline,
+    KlineRequest,
     Later,
     Output,
     Rename,
     Send,
     Session,
     Status,
+    checked_kline,
     decode_object,
     integer,
+    kline_excerpt,
+    kline_json,
+    kline_number,
     non_negative,
     optional,
     positive,
@@ -191,6 +199,45 @@ class TradeDeduper:
         return out
 
 
+# -- HyperLiquid: POST /info {"type": "candleSnapshot"} -------------------------------------------
+
+
+def klines_request(
+    base_url: str, coin: str, now_ms: int, limit: int = DEFAULT_KLINES
+) -> KlineRequest:
+    """The one-minute candles of the last ``limit`` minutes (HyperLiquid wants a range)."""
+    start = now_ms - now_ms % MINUTE_MS - (limit - 1) * MINUTE_MS
+    body = {
+        "type": "candleSnapshot",
+        "req": {"coin": coin, "interval": "1m", "startTime": start, "endTime": now_ms},
+    }
+    return KlineRequest("POST", f"{base_url.rstrip('/')}/info", orjson.dumps(body))
+
+
+def parse_klines(raw: bytes | str) -> list[Kline]:
+    """HyperLiquid's list of objects, oldest first::
+
+        [{"t":1681923600000,"T":1681923659999,"s":"BTC","i":"1m","o":"29295.0",
+          "c":"29258.0","h":"29309.0","l":"29250.0","v":"0.98639","n":189}]
+
+    open time, close time, coin, interval, open, close, high, low, volume (base), trades; no
+    quote volume (the chart's VWAP then uses the typical price) and no buy/sell split.
+    """
+    data = kline_json(raw)
+    if not isinstance(data, list):
+        raise BadMessage(f"klines: expected a list from HyperLiquid, got {kline_excerpt(raw)}")
+    out = []
+    for row in data:
+        if not isinstance(row, dict) or not isinstance(row.get("t"), int):
+            raise BadMessage(f"klines: bad HyperLiquid candle in {kline_excerpt(raw)}")
+        o, h, lo, c, v = (kline_number(row.get(k), raw) for k in ("o", "h", "l", "c", "v"))
+        n = row.get("n")
+        if not isinstance(n, int) or n < 0:
+            raise BadMessage(f"klines: bad trade count in {kline_excerpt(raw)}")
+        out.append(checked_kline(Kline(row["t"], o, h, lo, c, v, None, n, None), raw))
+    return sorted(out, key=lambda k: k.open_ms)
+
+
 class HyperLiquidSession(Session):
     """Whole-image books (replace), trades with a backfill, mids and 24 h figures.
 
@@ -222,6 +269,16 @@ class HyperLiquidSession(Session):
     @staticmethod
     def venue_symbol(symbol: str) -> str:
         return venue_symbol(symbol)
+
+    @staticmethod
+    def klines_request(
+        base_url: str, symbol: str, now_ms: int, limit: int, ws_url: str
+    ) -> KlineRequest:
+        return klines_request(base_url, symbol, now_ms, limit)
+
+    @staticmethod
+    def parse_klines(raw: bytes | str) -> list[Kline]:
+        return parse_klines(raw)
 
     def url(self) -> str:
         return self.settings.hyperliquid_ws_url

@@ -1,0 +1,331 @@
+"""The database seam: one small class over the DB-API for SQLite and PostgreSQL, and the schema.
+
+Why not SQLAlchemy: the two dialects we need differ only in three places (placeholders ``?`` vs
+``%s``, the DDL column types, and how a server is reached), and both accept the same
+``INSERT … ON CONFLICT (…) DO UPDATE SET x = excluded.x`` upsert. A forty-line seam covers
+that with no dependency beyond the standard library's ``sqlite3`` and ``psycopg`` 3 (imported
+only when a ``postgresql://`` URL is used), and keeps every statement visible in one place.
+
+``MARKET_DB`` takes three forms::
+
+    sqlite:///data/market.db     a file, relative to the working directory (the default)
+    sqlite:////var/lib/m.db      an absolute path (four slashes)
+    postgresql://user:pw@host:5432/db   a PostgreSQL server (psycopg 3)
+    none                         history off
+
+The schema is versioned from its first table: ``schema_version`` holds the versions applied and
+``MIGRATIONS`` lists each version's statements; opening a database applies the missing ones in
+one transaction each, and refuses a database newer than this program.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from market.errors import MarketError, SettingsError
+
+DEFAULT_DB_URL = "sqlite:///data/market.db"
+Kind = Literal["sqlite", "postgresql", "none"]
+SOURCES = ("live", "simulated", "replay", "venue")  # venue: backfilled from the venue's REST
+
+
+class HistoryError(MarketError):
+    """The history database cannot be opened, migrated or written (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DbUrl:
+    kind: Kind
+    target: str  # the SQLite path, or the PostgreSQL conninfo URL; "" for none
+    shown: str  # the URL with any password replaced by ***: safe to print
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind != "none"
+
+    @property
+    def url(self) -> str:
+        """The URL again (password included: never print it; print ``shown``)."""
+        return f"sqlite:///{self.target}" if self.kind == "sqlite" else self.target or "none"
+
+
+def redact(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``; never raises."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
+def parse_db_url(value: str, name: str = "MARKET_DB") -> DbUrl:
+    """``sqlite:///PATH``, ``postgresql://…`` (or ``postgres://``) or ``none``; anything else
+    raises ``SettingsError`` naming ``name`` (the password never quoted)."""
+    text = value.strip()
+    if text.lower() == "none":
+        return DbUrl("none", "", "none")
+    shown = redact(text)
+    quoted = repr(shown[:60] + ("…" if len(shown) > 60 else ""))
+    usage = "must be sqlite:///PATH, postgresql://USER@HOST/DB or none"
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise SettingsError(f"{name}={quoted}: {usage}") from None
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        path = text[len("sqlite:///") :] if text.lower().startswith("sqlite:///") else ""
+        if parts.netloc or not path or path.endswith("/"):
+            raise SettingsError(f"{name}={quoted}: {usage} (a file path after sqlite:///)")
+        return DbUrl("sqlite", path, shown)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            port = parts.port
+        except ValueError:
+            raise SettingsError(f"{name}={quoted}: the port must be a number") from None
+        del port
+        if not parts.netloc and "host=" not in parts.query:
+            raise SettingsError(f"{name}={quoted}: {usage} (a host is missing)")
+        return DbUrl("postgresql", text, shown)
+    raise SettingsError(f"{name}={quoted}: {usage}")
+
+
+# -- the schema ---------------------------------------------------------------------------------
+
+# DDL with {int} and {real}, filled per dialect; every table carries `source`. A candle's
+# notional, trades and buy/sell volumes are NULL where a venue's backfill does not report them.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            """CREATE TABLE candles (
+                exchange TEXT NOT NULL, symbol TEXT NOT NULL, source TEXT NOT NULL,
+                open_ms {int} NOT NULL,
+                open {real} NOT NULL, high {real} NOT NULL, low {real} NOT NULL,
+                close {real} NOT NULL, volume {real} NOT NULL,
+                notional {real}, trades {int}, buy_volume {real}, sell_volume {real},
+                PRIMARY KEY (exchange, symbol, source, open_ms))""",
+            """CREATE TABLE series (
+                exchange TEXT NOT NULL, symbol TEXT NOT NULL, source TEXT NOT NULL,
+                t_ms {int} NOT NULL,
+                best_bid {real}, best_ask {real}, mid {real}, spread {real},
+                imbalance_1 {real}, imbalance_3 {real}, imbalance_5 {real},
+                imbalance_10 {real}, imbalance_20 {real}, depth_delta {real},
+                PRIMARY KEY (exchange, symbol, source, t_ms))""",
+            """CREATE TABLE alerts (
+                exchange TEXT NOT NULL, symbol TEXT NOT NULL, source TEXT NOT NULL,
+                ts_ms {int} NOT NULL, side TEXT NOT NULL,
+                price {real} NOT NULL, qty {real} NOT NULL, notional {real} NOT NULL,
+                PRIMARY KEY (exchange, symbol, source, ts_ms, side, price, qty))""",
+            """CREATE TABLE statuses (
+                exchange TEXT NOT NULL, source TEXT NOT NULL, t_ms {int} NOT NULL,
+                state TEXT NOT NULL, detail TEXT NOT NULL,
+                PRIMARY KEY (exchange, t_ms, state))""",
+        ),
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+MIGRATION_LOCK_ID = 0x6D61726B6574  # PostgreSQL advisory lock held while migrating ("market")
+
+CANDLE_COLUMNS = (
+    "exchange", "symbol", "source", "open_ms", "open", "high", "low", "close", "volume",
+    "notional", "trades", "buy_volume", "sell_volume",
+)  # fmt: skip
+SERIES_COLUMNS = (
+    "exchange", "symbol", "source", "t_ms", "best_bid", "best_ask", "mid", "spread",
+    "imbalance_1", "imbalance_3", "imbalance_5", "imbalance_10", "imbalance_20", "depth_delta",
+)  # fmt: skip
+ALERT_COLUMNS = ("exchange", "symbol", "source", "ts_ms", "side", "price", "qty", "notional")
+STATUS_COLUMNS = ("exchange", "source", "t_ms", "state", "detail")
+
+
+def _insert(table: str, columns: Sequence[str], key: Sequence[str], update: bool) -> str:
+    marks = ", ".join("?" for _ in columns)
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    conflict = f" ON CONFLICT ({', '.join(key)}) DO "
+    if not update:
+        return head + conflict + "NOTHING"
+    sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return head + conflict + "UPDATE SET " + sets
+
+
+UPSERT_CANDLE = _insert("candles", CANDLE_COLUMNS, CANDLE_COLUMNS[:4], update=True)
+INSERT_SERIES = _insert("series", SERIES_COLUMNS, SERIES_COLUMNS[:4], update=False)
+INSERT_ALERT = _insert("alerts", ALERT_COLUMNS, ALERT_COLUMNS[:7], update=False)
+INSERT_STATUS = _insert("statuses", STATUS_COLUMNS, ("exchange", "t_ms", "state"), update=False)
+
+
+def clean(value: Any) -> Any:
+    """NaN and infinities become NULL (SQLite would store NULL, PostgreSQL NaN: one rule)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# -- the seam -----------------------------------------------------------------------------------
+
+
+class Database:
+    """One connection to SQLite (WAL) or PostgreSQL, the schema migrated on open.
+
+    SQL is written with ``?`` placeholders; PostgreSQL gets them as ``%s``. Not thread-safe:
+    one thread owns a ``Database`` (the writer its own, each reader its own).
+    """
+
+    def __init__(self, url: DbUrl | str, *, timeout: float = 5.0, migrate: bool = True) -> None:
+        """``timeout``: SQLite's wait for a lock, PostgreSQL's connect timeout (seconds)."""
+        self.url = parse_db_url(url) if isinstance(url, str) else url
+        if not self.url.enabled:
+            raise HistoryError("history is off (MARKET_DB=none)")
+        self.kind = self.url.kind
+        self._conn: Any = self._connect(timeout)
+        try:
+            if migrate:
+                self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, timeout: float) -> Any:
+        where = self.url.shown
+        if self.kind == "sqlite":
+            path = self.url.target
+            try:
+                if path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+                conn.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint in WAL
+            except (sqlite3.Error, OSError) as exc:
+                raise HistoryError(f"cannot open {where}: {exc}") from exc
+            return conn
+        try:
+            import psycopg
+        except ImportError as exc:  # pragma: no cover - pinned in requirements.txt
+            raise HistoryError(
+                "postgresql:// needs psycopg 3 (pip install psycopg[binary])"
+            ) from exc
+        try:
+            return psycopg.connect(self.url.target, connect_timeout=max(1, round(timeout)))
+        except psycopg.Error as exc:
+            raise HistoryError(f"cannot connect to {where}: {_first_line(exc)}") from exc
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.kind == "postgresql" else sql
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        if self.kind == "postgresql":
+            import psycopg
+
+            return (psycopg.Error, OSError)
+        return (sqlite3.Error, OSError)
+
+    def transaction(self, work: Iterable[tuple[str, Sequence[Sequence[Any]] | None]]) -> None:
+        """Run ``(sql, rows)`` pairs in one transaction: ``executemany`` over ``rows``, or the
+        statement once when ``rows`` is None; any failure rolls back and raises
+        ``HistoryError``."""
+        cur = self._conn.cursor()
+        try:
+            if self.kind == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            for sql, rows in work:
+                if rows is None:
+                    cur.execute(self._sql(sql))
+                elif rows:
+                    cur.executemany(self._sql(sql), rows)
+            self._conn.commit()
+        except self._errors() as exc:
+            try:
+                self._conn.rollback()
+            except self._errors():
+                pass
+            raise HistoryError(f"writing {self.url.shown} failed: {_first_line(exc)}") from exc
+        finally:
+            cur.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._conn.cursor()
+        try:
+            cur.execute(self._sql(sql), tuple(params))
+            rows = [tuple(r) for r in cur.fetchall()]
+            if self.kind == "postgresql":
+                self._conn.commit()  # end the read's transaction: no idle-in-transaction
+            return rows
+        except self._errors() as exc:
+            try:
+                self._conn.rollback()
+            except self._errors():
+                pass
+            raise HistoryError(f"reading {self.url.shown} failed: {_first_line(exc)}") from exc
+        finally:
+            cur.close()
+
+    def schema_version(self) -> int:
+        rows = self.query("SELECT MAX(version) FROM schema_version")
+        return int(rows[0][0] or 0) if rows else 0
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except self._errors():
+            pass
+
+    def _migrate(self) -> None:
+        """Apply the missing migrations, all in one transaction that holds a lock (SQLite's
+        write lock, a PostgreSQL advisory lock): processes starting together migrate once."""
+        types = (
+            {"int": "BIGINT", "real": "DOUBLE PRECISION"}
+            if self.kind == "postgresql"
+            else {"int": "INTEGER", "real": "REAL"}
+        )
+        cur = self._conn.cursor()
+        try:
+            if self.kind == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            else:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                f"(version {types['int']} PRIMARY KEY, applied_ms {types['int']} NOT NULL)"
+            )
+            cur.execute("SELECT MAX(version) FROM schema_version")
+            current = int(cur.fetchone()[0] or 0)
+            if current > SCHEMA_VERSION:
+                self._conn.rollback()
+                raise HistoryError(
+                    f"{self.url.shown} has schema version {current}, newer than this "
+                    f"program's {SCHEMA_VERSION}: upgrade the program"
+                )
+            for version, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                for statement in statements:
+                    cur.execute(statement.format(**types))
+                cur.execute(
+                    self._sql("INSERT INTO schema_version VALUES (?, ?)"),
+                    (version, int(time.time() * 1000)),
+                )
+            self._conn.commit()
+        except self._errors() as exc:
+            try:
+                self._conn.rollback()
+            except self._errors():
+                pass
+            raise HistoryError(f"migrating {self.url.shown} failed: {_first_line(exc)}") from exc
+        finally:
+            cur.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
