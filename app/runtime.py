@@ -27,9 +27,9 @@ import streamlit as st
 
 from market.errors import MarketError
 from market.history.writer import HistoryWriter, start_history
-from market.settings import Settings, parse_seconds
+from market.settings import Settings
 from market.store import MarketStore
-from market.wants import DEFAULT_GRACE_S, Demand
+from market.wants import Demand
 from market.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -110,9 +110,9 @@ def stop_workers() -> None:
 
 
 def viewer_grace() -> float:
-    """Seconds a symbol stays fed after the last session that wanted it (SettingsError)."""
-    value = os.environ.get(GRACE_VARIABLE)
-    return DEFAULT_GRACE_S if value is None else parse_seconds(GRACE_VARIABLE, value)
+    """Seconds a symbol stays fed after the last session that wanted it
+    (``MARKET_VIEWER_GRACE_SECONDS``, from the environment or ``.env``; SettingsError)."""
+    return Settings.from_env().viewer_grace
 
 
 @st.cache_resource(show_spinner=False)

@@ -39,6 +39,7 @@ DEFAULT_HYPERLIQUID_WS_URL = "wss://api.hyperliquid.xyz/ws"
 DEFAULT_HYPERLIQUID_REST_URL = "https://api.hyperliquid.xyz"
 DEFAULT_CONNECTION_TIMEOUT_SECONDS = 10.0
 DEFAULT_STALE_AFTER_SECONDS = 30.0
+DEFAULT_VIEWER_GRACE_SECONDS = 60.0  # a symbol no open tab wants is fed this long after
 MAX_SYMBOLS = 200
 DEFAULT_WHALE_NOTIONAL = 100_000.0
 WHALE_PREFIX = "WHALE_NOTIONAL_"  # WHALE_NOTIONAL_BTCUSDT=1000000: one symbol's own threshold
@@ -78,6 +79,7 @@ class Settings:
     replay_speed: float = 1.0  # 1 = as recorded, 10 = ten times faster, math.inf = "max"
     whale_notional: float = DEFAULT_WHALE_NOTIONAL  # quote units; 0 turns whale alerts off
     whale_thresholds: tuple[tuple[str, float], ...] = ()  # per symbol, overriding the default
+    viewer_grace: float = DEFAULT_VIEWER_GRACE_SECONDS  # MARKET_VIEWER_GRACE_SECONDS
     # -- history (market/history): MARKET_DB and its retention ---------------------------------
     db: str = DEFAULT_MARKET_DB  # MARKET_DB: sqlite:///PATH, postgresql://…, or none
     db_series_days: float = DEFAULT_DB_SERIES_DAYS  # one-second series kept this long
@@ -143,6 +145,10 @@ class Settings:
                 "WHALE_NOTIONAL", get("WHALE_NOTIONAL", str(DEFAULT_WHALE_NOTIONAL))
             ),
             whale_thresholds=parse_whale_thresholds(env),
+            viewer_grace=parse_seconds(
+                "MARKET_VIEWER_GRACE_SECONDS",
+                get("MARKET_VIEWER_GRACE_SECONDS", str(DEFAULT_VIEWER_GRACE_SECONDS)),
+            ),
             **_history_settings(get),
         )
 
