@@ -132,6 +132,8 @@ class _TradeFrame(msgspec.Struct, gc=False):
 
 _depth_frame = msgspec.json.Decoder(_DepthFrame, strict=False).decode
 _trade_frame = msgspec.json.Decoder(_TradeFrame, strict=False).decode
+_depth = msgspec.json.Decoder(_Depth, strict=False).decode  # a bare payload (raw stream)
+_trade = msgspec.json.Decoder(_Trade, strict=False).decode
 _DecodeError = (msgspec.ValidationError, msgspec.DecodeError)
 
 
@@ -156,12 +158,12 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
     if isinstance(head, bytes):
         head = head.decode("latin-1")
     try:  # the two frames of every busy second, decoded typed; anything odd takes the long way
-        if "@depth" in head:
-            d = _depth_frame(raw).data
+        if "@depth" in head or '"e":"depthUpdate"' in head:
+            d = _depth_frame(raw).data if "@depth" in head else _depth(raw)
             if d.u >= d.U and d.s:
                 return [BookDelta(EXCHANGE, d.s, d.b, d.a, d.U, d.u, None, d.E, received_at)]
-        elif "@trade" in head:
-            t = _trade_frame(raw).data
+        elif "@trade" in head or '"e":"trade"' in head:
+            t = _trade_frame(raw).data if "@trade" in head else _trade(raw)
             if t.s:
                 side: Side = "sell" if t.m else "buy"
                 return [Trade(EXCHANGE, t.s, t.p, t.q, side, t.T, str(t.t), received_at)]
