@@ -216,9 +216,10 @@ MALFORMED = [
 def test_malformed_frames_raise_bad_message(raw: bytes) -> None:
     with pytest.raises(BadMessage):
         binance.parse(raw, 0.0)
-    if raw.startswith(b'{"e"'):  # the same payload inside a combined-stream frame
-        with pytest.raises(BadMessage):
-            binance.parse(b'{"stream":"bnbbtc@depth","data":' + raw + b"}", 0.0)
+    if raw.startswith(b'{"e"'):  # the same payload inside combined-stream frames (the typed
+        for stream in (b"bnbbtc@depth@100ms", b"bnbbtc@trade"):  # path, then the checked one)
+            with pytest.raises(BadMessage):
+                binance.parse(b'{"stream":"' + stream + b'","data":' + raw + b"}", 0.0)
 
 
 def test_parse_snapshot() -> None:

@@ -34,7 +34,6 @@ from market.venues.base import (
     KlineRequest,
     Later,
     Output,
-    Price,
     Reconnect,
     Send,
     Session,
@@ -70,6 +69,7 @@ INVALID_SYMBOL = -1121  # REST error code: "Invalid symbol."
 MAX_FRAME_BYTES = 1 << 20
 MAX_REST_BYTES = 4 << 20
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+_INF = float("inf")
 
 
 def venue_symbol(symbol: str) -> str:
@@ -116,8 +116,8 @@ class _Depth(msgspec.Struct, gc=False):
 class _Trade(msgspec.Struct, gc=False):
     s: str
     t: int
-    p: Price
-    q: Price
+    p: str  # decoded strictly (a "false" is no boolean); two floats are cheap in Python
+    q: str
     T: int
     m: bool
 
@@ -131,9 +131,9 @@ class _TradeFrame(msgspec.Struct, gc=False):
 
 
 _depth_frame = msgspec.json.Decoder(_DepthFrame, strict=False).decode
-_trade_frame = msgspec.json.Decoder(_TradeFrame, strict=False).decode
+_trade_frame = msgspec.json.Decoder(_TradeFrame).decode
 _depth = msgspec.json.Decoder(_Depth, strict=False).decode  # a bare payload (raw stream)
-_trade = msgspec.json.Decoder(_Trade, strict=False).decode
+_trade = msgspec.json.Decoder(_Trade).decode
 _DecodeError = (msgspec.ValidationError, msgspec.DecodeError)
 
 
@@ -164,10 +164,11 @@ def parse(raw: str | bytes, received_at: float) -> list[Event]:
                 return [BookDelta(EXCHANGE, d.s, d.b, d.a, d.U, d.u, None, d.E, received_at)]
         elif "@trade" in head or '"e":"trade"' in head:
             t = _trade_frame(raw).data if "@trade" in head else _trade(raw)
-            if t.s:
+            px, qty = float(t.p), float(t.q)
+            if t.s and 0 < px < _INF and 0 < qty < _INF:  # also false for NaN
                 side: Side = "sell" if t.m else "buy"
-                return [Trade(EXCHANGE, t.s, t.p, t.q, side, t.T, str(t.t), received_at)]
-    except _DecodeError:
+                return [Trade(EXCHANGE, t.s, px, qty, side, t.T, str(t.t), received_at)]
+    except (*_DecodeError, ValueError):
         pass
     return _parse_any(raw, received_at)
 
