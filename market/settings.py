@@ -55,6 +55,7 @@ class Settings:
     replay_speed: float = 1.0  # 1 = as recorded, 10 = ten times faster, math.inf = "max"
     whale_notional: float = DEFAULT_WHALE_NOTIONAL  # quote units; 0 turns whale alerts off
     whale_thresholds: tuple[tuple[str, float], ...] = ()  # per symbol, overriding the default
+    bus: str | None = None  # MARKET_BUS=redis://…: the dashboard reads a collector's bus
 
     @property
     def exchange(self) -> str:
@@ -110,6 +111,7 @@ class Settings:
                 "WHALE_NOTIONAL", get("WHALE_NOTIONAL", str(DEFAULT_WHALE_NOTIONAL))
             ),
             whale_thresholds=parse_whale_thresholds(env),
+            bus=parse_bus(env.get("MARKET_BUS", "")),
         )
 
 
@@ -246,6 +248,20 @@ def parse_whale_thresholds(env: Mapping[str, str]) -> tuple[tuple[str, float], .
             raise SettingsError(f"{name}: the name must end with a symbol ({exc})") from None
         out.append((symbol, parse_notional(name, value.strip())))
     return tuple(sorted(out))
+
+
+# -- MARKET_BUS (market/bus) ------------------------------------------------------------------
+
+
+def parse_bus(value: str) -> str | None:
+    """``MARKET_BUS``: empty (or ``none``) for the single process, else a ``redis://HOST[:PORT]
+    [/DB]`` URL (checked here; the password never appears in an error)."""
+    text = value.strip()
+    if not text or text.lower() == "none":
+        return None
+    from market.bus.link import check_url  # only a bus user imports redis
+
+    return check_url("MARKET_BUS", text)
 
 
 def parse_seed(value: str) -> int | None:
