@@ -437,9 +437,7 @@ def collect(args: argparse.Namespace) -> int:
     except (SettingsError, InvalidSymbol) as exc:
         print(f"{PROG} collect: error: {exc}", file=sys.stderr)
         return 2
-    publisher = BusPublisher(
-        worker.store, url, on_wants=WantsServer(worker, worker.settings.symbols)
-    )
+    publisher = BusPublisher(worker.store, url, on_wants=WantsServer(worker))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker.start()

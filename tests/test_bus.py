@@ -25,7 +25,7 @@ import redis
 
 from market.bus import schema
 from market.bus.link import Backoff
-from market.bus.ops import WantsServer, read_beats, union_of_wants
+from market.bus.ops import WantsServer, check_wants, read_beats
 from market.bus.publisher import BusPublisher
 from market.bus.reader import BusReader
 from market.errors import SettingsError
@@ -379,7 +379,7 @@ def test_reader_wants_a_symbol_the_collector_subscribes_it_or_refuses(
     redis_server: RedisServer, started: Callable[[Any], Any]
 ) -> None:
     collector = Collector(redis_server.url, ("BTCUSDT",))
-    collector.publisher.on_wants = WantsServer(collector.worker, ("BTCUSDT",))
+    collector.publisher.on_wants = WantsServer(collector.worker)
     started(collector)
     store = MarketStore()
     reader = started(
@@ -393,17 +393,25 @@ def test_reader_wants_a_symbol_the_collector_subscribes_it_or_refuses(
     assert not _state(store, ("mock", "BAD$X"))[0]
 
 
-def test_union_of_wants() -> None:
-    symbols, refused = union_of_wants(
-        ("BTCUSDT",), {"r2": ("SOLUSDT", "btcusdt"), "r1": ("ETHUSDT", "x y")}, limit=2
-    )
-    assert symbols == ("BTCUSDT", "ETHUSDT")
-    assert refused == [
-        schema.Refusal(
-            "r1", "x y", "invalid symbol: 'x y': only letters, digits and '-' are allowed"
-        ),
-        schema.Refusal("r2", "SOLUSDT", "the collector already watches its limit of 2 symbols"),
-    ]
+def test_check_wants() -> None:
+    symbols, refused = check_wants("r1", ("eth-usdt", "ETHUSDT", "x y", "SOLUSDT"))
+    assert symbols == ("ETHUSDT", "SOLUSDT")
+    reason = "invalid symbol: 'x y': only letters, digits and '-' are allowed"
+    assert refused == [schema.Refusal("r1", "x y", reason)]
+
+
+def test_wants_over_the_limit_refused_with_the_workers_reason(
+    redis_server: RedisServer, started: Callable[[Any], Any]
+) -> None:
+    collector = Collector(redis_server.url, ("BTCUSDT",))
+    collector.publisher.on_wants = WantsServer(collector.worker)
+    started(collector)
+    many = tuple(f"S{i:03d}USDT" for i in range(200))  # with BTCUSDT: 201 > MAX_SYMBOLS
+    reader = started(BusReader(redis_server.url, MarketStore(), many, backoff=FAST))
+    reason = "refused by the collector: 201 symbols: at most 200 at once"
+    wait_for(lambda: len(reader.info().wants_refused) == 200, what="refusals")
+    assert set(reader.info().wants_refused) == {(s, reason) for s in many}
+    assert collector.worker.settings.symbols == ("BTCUSDT",)
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,7 +1,7 @@
 """The collector's side of the CLI and the operations view of the bus.
 
-``union_of_wants`` is the one rule that turns the readers' wants into the collector's
-symbols (the single process's union-of-wants rule; ``market.wants.Demand`` plugs in here).
+``WantsServer`` turns the readers' wants into the collector's symbols with the single
+process's union-of-wants rule (``market.wants.Demand``).
 ``bus_status`` reads every collector's and reader's heartbeat and returns the JSON of
 ``python -m market status`` (the Feeds page draws the same dict).
 """
@@ -17,7 +17,8 @@ import redis
 from market.bus import schema
 from market.bus.link import describe, redacted
 from market.errors import InvalidSymbol, MarketError
-from market.settings import MAX_SYMBOLS, validate_symbol
+from market.settings import validate_symbol
+from market.wants import DEFAULT_GRACE_S, Demand
 from market.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -25,54 +26,53 @@ log = logging.getLogger(__name__)
 STATUS_TIMEOUT_S = 2.0
 
 
-def union_of_wants(
-    base: Sequence[str], wants: Mapping[str, Sequence[str]], limit: int = MAX_SYMBOLS
-) -> tuple[tuple[str, ...], list[schema.Refusal]]:
-    """The collector's own symbols, then every reader's (readers in id order), each once, up to
-    ``limit``; a want that cannot be served is refused with the reason. Pure."""
-    symbols = list(dict.fromkeys(base))
+def check_wants(reader: str, wanted: Sequence[str]) -> tuple[tuple[str, ...], list[schema.Refusal]]:
+    """A reader's wanted symbols in the worker's form (``btc-usdt`` → ``BTCUSDT``), and a
+    refusal for each one that is not a symbol. Pure."""
+    symbols: list[str] = []
     refused: list[schema.Refusal] = []
-    for reader, wanted in sorted(wants.items()):
-        for raw in wanted:
-            try:
-                symbol = validate_symbol(raw)
-            except InvalidSymbol as exc:
-                refused.append(schema.Refusal(reader, raw[:30], f"invalid symbol: {exc}"))
-                continue
-            if symbol in symbols:
-                continue
-            if len(symbols) >= limit:
-                reason = f"the collector already watches its limit of {limit} symbols"
-                refused.append(schema.Refusal(reader, symbol, reason))
-                continue
+    for raw in wanted:
+        try:
+            symbol = validate_symbol(raw).replace("-", "")
+        except InvalidSymbol as exc:
+            refused.append(schema.Refusal(reader, raw[:30], f"invalid symbol: {exc}"))
+            continue
+        if symbol and symbol not in symbols:
             symbols.append(symbol)
     return tuple(symbols), refused
 
 
 class WantsServer:
-    """The publisher's wants handler in ``collect``: subscribes the union on the worker."""
+    """The publisher's wants handler in ``collect``: every reader is a session of one
+    ``market.wants.Demand`` (the single process's union-of-wants rule: the collector's own
+    symbols always, a reader's until it has been gone for the grace), applied to the worker
+    with ``Worker.reconfigure``; a union the worker refuses is refused to the reader that
+    asked, with the worker's reason."""
 
-    def __init__(self, worker: Worker, base: Sequence[str]) -> None:
+    def __init__(self, worker: Worker, *, grace_s: float = DEFAULT_GRACE_S) -> None:
         self.worker = worker
-        self.base = tuple(base)
+        settings = worker.settings
+        self.demand = Demand(self._apply, settings.exchanges, settings.symbols, grace_s=grace_s)
+        self._readers: set[str] = set()
+
+    def _apply(self, exchanges: tuple[str, ...], symbols: tuple[str, ...]) -> None:
+        self.worker.reconfigure(symbols=symbols)
 
     def __call__(self, wants: Mapping[str, tuple[str, ...]]) -> list[schema.Refusal]:
-        symbols, refused = union_of_wants(self.base, wants)
-        if symbols == self.worker.settings.symbols:
-            return refused
-        try:
-            self.worker.reconfigure(symbols=symbols)
-        except MarketError as exc:  # the worker refused the set: keep ours, say why
-            extra = [s for s in symbols if s not in self.base]
-            log.warning("collect: readers' symbols refused: %s", exc)
-            refused += [
-                schema.Refusal(r, s, f"refused by the collector: {str(exc)[:80]}")
-                for r, wanted in sorted(wants.items())
-                for s in wanted
-                if s in extra
-            ]
-            if self.worker.settings.symbols != self.base:
-                self.worker.reconfigure(symbols=self.base)
+        refused: list[schema.Refusal] = []
+        for reader in self._readers - set(wants):
+            self.demand.drop(reader)  # gone: its symbols stay for the grace, then go
+        self._readers = set(wants)
+        for reader, wanted in sorted(wants.items()):
+            symbols, bad = check_wants(reader, wanted)
+            refused += bad
+            try:
+                self.demand.want(reader, (), symbols)
+            except MarketError as exc:
+                served = set(self.demand.union()[1])
+                reason = f"refused by the collector: {str(exc)[:80]}"
+                refused += [schema.Refusal(reader, s, reason) for s in symbols if s not in served]
+        self.demand.sweep()
         return refused
 
 

@@ -33,7 +33,9 @@ from market.analytics import Candle, WhaleAlert
 from market.bus import schema
 from market.bus.link import Backoff, LinkState, client, describe, redacted
 from market.bus.publisher import new_id
+from market.errors import InvalidSymbol
 from market.events import FeedStatus
+from market.settings import validate_symbol
 from market.store import SESSION_CANDLES, MarketKey, MarketStore, SessionView
 
 log = logging.getLogger(__name__)
@@ -115,7 +117,7 @@ class BusReader:
         self._thread: threading.Thread | None = None
         # Guards _symbols, _link, _collectors, _refusals and the counters (read by others).
         self._lock = threading.Lock()
-        self._symbols = tuple(dict.fromkeys(symbols))
+        self._symbols = _normalized(symbols)
         self._link = LinkState()
         self._collectors: dict[str, CollectorSeen] = {}
         self._refusals: dict[str, str] = {}
@@ -152,7 +154,7 @@ class BusReader:
     def want(self, symbols: Iterable[str]) -> None:
         """Follow these symbols from now on (asked of the collectors over the bus)."""
         with self._lock:
-            self._symbols = tuple(dict.fromkeys(symbols))
+            self._symbols = _normalized(symbols)
 
     def exchanges(self) -> tuple[str, ...]:
         """Every exchange a live collector serves, sorted."""
@@ -473,3 +475,17 @@ class BusReader:
             silent = now - seen.seen_at
             if silent > self.down_after and not status.detail.startswith("collector down"):
                 self.store.set_status(self._down_status(status, silent))
+
+
+def _normalized(symbols: Iterable[str]) -> tuple[str, ...]:
+    """The collectors' names (``btc-usdt`` → ``BTCUSDT``); a non-symbol is kept as given, to
+    be refused by the collector with the reason."""
+    out: list[str] = []
+    for raw in symbols:
+        try:
+            name = validate_symbol(raw).replace("-", "") or raw
+        except InvalidSymbol:
+            name = raw
+        if name not in out:
+            out.append(name)
+    return tuple(out)
