@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+from typing import cast
 
 import streamlit as st
 
@@ -28,6 +29,8 @@ _started: list[Worker] = []
 def get_worker() -> Worker:
     """Build the settings from the environment and start the feed (once per process)."""
     settings = Settings.from_env()  # SettingsError names the bad variable; the page shows it
+    if settings.bus is not None:  # MARKET_BUS: read a collector's bus, no exchange connection
+        return _bus_feed(settings)
     worker = Worker(settings, MarketStore()).start()
     with _lock:
         _started.append(worker)
@@ -46,3 +49,16 @@ def stop_workers() -> None:
     for worker in workers:
         worker.stop()
     get_worker.clear()
+
+
+def _bus_feed(settings: Settings) -> Worker:
+    """A ``BusFeed`` (market/bus/feed.py): the store, settings, reconfigure and stop the pages
+    use of a worker, fed from the bus. Typed as the Worker the pages take (duck-typed)."""
+    from market.bus.feed import BusFeed
+
+    feed = BusFeed(settings).start()
+    with _lock:
+        _started.append(cast(Worker, feed))
+    atexit.register(feed.stop)
+    log.info("market bus reader started: %s %s", feed.reader.info().url, ",".join(settings.symbols))
+    return cast(Worker, feed)

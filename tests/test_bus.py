@@ -468,3 +468,63 @@ def test_market_bus_setting() -> None:
     with pytest.raises(SettingsError, match="MARKET_BUS") as exc:
         Settings.from_env({"MARKET_BUS": "postgresql://u:hunter2@db/1"}, None)
     assert "hunter2" not in str(exc.value)
+
+
+# -- the dashboard as a reader (MARKET_BUS) ----------------------------------------------------
+
+
+@pytest.fixture
+def bus_page(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, RedisServer]]:
+    from streamlit.testing.v1 import AppTest
+
+    from app.runtime import stop_workers
+
+    monkeypatch.setenv("MARKET_BUS", redis_server.url)
+    monkeypatch.setenv("MARKET_EXCHANGE", "binance")  # never connected: the bus is read
+    monkeypatch.setenv("MARKET_SYMBOLS", "BTCUSDT")
+    monkeypatch.chdir(ROOT)
+    stop_workers()
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=30)
+    try:
+        yield at, redis_server
+    finally:
+        stop_workers()
+
+
+def test_dashboard_reads_the_bus_with_no_exchange_connection(
+    bus_page: tuple[Any, RedisServer], started: Callable[[Any], Any]
+) -> None:
+    from app.runtime import get_worker
+    from market.bus.feed import BusFeed
+
+    at, server = bus_page
+    collector = started(Collector(server.url, ("BTCUSDT",)))
+    at.run()
+    feed = get_worker()
+    assert isinstance(feed, BusFeed)
+    key = ("mock", "BTCUSDT")
+    wait_for(lambda: _state(feed.store, key)[0], what="the collector's book on the dashboard")
+    assert feed.settings.exchanges == ("mock",)  # the collector's, not MARKET_EXCHANGE
+    at.run()
+    assert not at.exception and not at.error
+    status = [h.value for h in at.html if 'class="statusbar' in h.value]
+    assert status and 'data-state="simulated"' in status[0]
+    # the market page's cards render the bus's book and session figures
+    assert len(at.metric) >= 6 and all(m.value != "—" for m in at.metric)
+    snap = feed.store.snapshot(series=False).statuses
+    assert "binance" not in snap and snap["mock"].state == "simulated"
+    # the Feeds page: the collector, its feed, the book's age and this dashboard as a reader
+    at.switch_page("views/feeds.py").run()
+    assert not at.exception
+    frames = [df.value for df in at.dataframe]
+    assert frames[0]["collector"].tolist() == [collector.publisher.id]
+    assert frames[0]["state"].tolist() == ["simulated"]
+    assert frames[1]["symbol"].tolist() == ["BTCUSDT"]
+    assert feed.reader.id in frames[2]["reader"].tolist()
+    # asking for a symbol through the sidebar asks the collector over the bus
+    collector.publisher.on_wants = WantsServer(collector.worker)
+    feed.reconfigure(symbols=("BTCUSDT", "ETHUSDT"))
+    wait_for(lambda: _state(feed.store, ("mock", "ETHUSDT"))[0], what="the wanted symbol")
+    assert collector.worker.settings.symbols == ("BTCUSDT", "ETHUSDT")
