@@ -335,7 +335,7 @@ def test_collector_killed_readers_show_down_then_resume(
         status = store.snapshot(series=False).statuses["mock"]
         assert status.state == "reconnecting" and status.detail.startswith("collector down")
         restarted = _collect(redis_server.url, "BTCUSDT")
-        # the dead collector's ownership expires (5 s), the new one takes over, readers resume
+        # the dead collector's ownership expires (10 s), the new one takes over, readers resume
         wait_for(lambda: _state(store, key)[0], timeout=25, what="the reader resumed")
         uid = books(store)[key][0]
         wait_for(lambda: books(store)[key][0] != uid, what="new books after the restart")

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 PUBLISH_INTERVAL_S = 0.1
 HEARTBEAT_INTERVAL_S = 1.0
-OWNER_TTL_S = 5.0
+OWNER_TTL_S = 10.0  # ten missed heartbeats before another collector may take over
 IMAGE_INTERVAL_S = 1.0  # the latest-value trades and candles images, at most this often
 IMAGE_TRADES = 100  # trades kept in a market's latest-value image (a late joiner's tape)
 IMAGE_TTL_S = 3600.0  # a market's latest-value hash outlives its last update by this

@@ -132,6 +132,7 @@ class BusReader:
         self._garbage_logged = -1e18
         self._next_beat = 0.0
         self._status_from: dict[str, str] = {}  # exchange → collector whose status is shown
+        self._shown: dict[str, FeedStatus] = {}  # exchange → the status last put in the store
 
     # -- control --------------------------------------------------------------------------------
 
@@ -421,6 +422,7 @@ class BusReader:
             feed = schema.status_of(status, now, beat.sent)
             if not alive:
                 feed = self._down_status(feed, now - seen_at)
+            self._shown[status.x] = feed
             self.store.set_status(feed, status.last_at)
         owned = {(x, s) for x, s in beat.owned}
         for refusal in beat.wants:
@@ -464,17 +466,17 @@ class BusReader:
         for key, st in self._markets.items():
             if not st.down and not self._alive(st.collector):
                 self._mark_down(*key, st)
-        snap = self.store.snapshot(markets=(), series=False, max_trades=0)
         with self._lock:
             collectors = dict(self._collectors)
         for x, collector in self._status_from.items():
             seen = collectors.get(collector)
-            status = snap.statuses.get(x)
+            status = self._shown.get(x)
             if status is None or seen is None:
                 continue
             silent = now - seen.seen_at
             if silent > self.down_after and not status.detail.startswith("collector down"):
-                self.store.set_status(self._down_status(status, silent))
+                self._shown[x] = self._down_status(status, silent)
+                self.store.set_status(self._shown[x])
 
 
 def _normalized(symbols: Iterable[str]) -> tuple[str, ...]:
