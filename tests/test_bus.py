@@ -150,7 +150,18 @@ def frozen_equal(collector: Collector, store: MarketStore) -> dict[tuple[str, st
     wait_for(lambda: all(b[3] for b in books(collector.worker.store).values()), what="synced")
     collector.worker.stop()
     expected = books(collector.worker.store)
-    wait_for(lambda: books(store) == expected, timeout=10, what="the reader at the same version")
+    try:
+        wait_for(
+            lambda: books(store) == expected, timeout=10, what="the reader at the same version"
+        )
+    except AssertionError:
+        got = books(store)
+        fields = ("update_id", "bids", "asks", "synced", "trades_seen", "source")
+        diff = {
+            k: [f for f, a, b in zip(fields, v, got.get(k, ()), strict=False) if a != b]
+            for k, v in expected.items()
+        }
+        raise AssertionError(f"the reader differs from the frozen collector: {diff}") from None
     return expected
 
 

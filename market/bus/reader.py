@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_S = 0.25
 HEARTBEAT_S = 1.0
+SUBSCRIBE_WAIT_S = 10.0
 READER_TTL_S = 10.0  # a reader's heartbeat and wants expire this long after it stops
 ALERTS_KEPT = 20  # per market, as the collector's session keeps them
 
@@ -180,7 +181,7 @@ class BusReader:
     def _run(self) -> None:
         while not self._stop.is_set():
             r = client(self.url)
-            pubsub = r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub = r.pubsub()  # type: ignore[no-untyped-call]
             connected = time.monotonic()
             try:
                 r.ping()
@@ -219,6 +220,7 @@ class BusReader:
             st.epoch = 0
         self._next_beat = 0.0
         pubsub.subscribe(schema.CONTROL_CHANNEL)
+        self._confirmed(pubsub, {schema.CONTROL_CHANNEL})
         self._resubscribe(r, pubsub)
         next_house = 0.0
         while not self._stop.is_set():
@@ -266,10 +268,29 @@ class BusReader:
                 del self._markets[key]
                 self.store.remove_market(*key)
         if added:
-            pubsub.subscribe(*(schema.symbol_channel(s) for s in added))
+            channels = [schema.symbol_channel(s) for s in added]
+            pubsub.subscribe(*channels)
+            self._confirmed(pubsub, set(channels))
         self._subscribed = wanted
         self._next_beat = 0.0  # say what we want at once
         self._load(r, set(added) if self._markets or old else set(wanted))
+
+    def _confirmed(self, pubsub: redis.client.PubSub, channels: set[str]) -> None:
+        """Wait until Redis confirms the subscriptions: only then is a latest-value image read
+        after it sure to be followed by every later publication (none falls in between)."""
+        pending = {c.encode() for c in channels}
+        deadline = time.monotonic() + SUBSCRIBE_WAIT_S
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise redis.TimeoutError(f"no subscription confirmed in {SUBSCRIBE_WAIT_S:g} s")
+            message = pubsub.get_message(timeout=min(left, 0.5))
+            if message is None:
+                continue
+            if message["type"] == "subscribe":
+                pending.discard(message["channel"])
+            elif message["type"] == "message":
+                self._on(message["data"])
 
     def _load(self, r: redis.Redis, symbols: set[str]) -> None:
         """The collectors' heartbeats, then the latest-value hash of each market wanted."""
