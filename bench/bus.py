@@ -4,8 +4,9 @@
 
 Starts Debian's ``redis-server`` on a free loopback port (temp dir, no persistence), then, each
 in its own process: one collector (the simulated feed on ``--symbols`` symbols through the real
-``Worker`` and ``BusPublisher``) and ``--readers`` readers (``BusReader`` into a ``MarketStore``,
-every symbol). After a warm-up, for ``--seconds``:
+``Worker`` and ``BusPublisher``; ``--feed direct``: books written straight into its store every
+100 ms per symbol, to see the bus alone) and ``--readers`` readers (``BusReader`` into a
+``MarketStore``, every symbol). After a warm-up, for ``--seconds``:
 
 - CPU: each process's user+system time over wall time (100 % = one core);
 - latency: for every book a reader stores, its store time minus the book's ``at`` (the local
@@ -49,28 +50,69 @@ def symbols_for(n: int) -> tuple[str, ...]:
     return tuple(f"S{i:03d}USDT" for i in range(n))
 
 
-def collector_process(url: str, n: int, seconds: float, out: Any) -> None:
+def direct_feed(store: Any, n: int, stop: Any) -> None:
+    """A cheap stand-in for the feed: every 100 ms each symbol's top-20 book moves (a new
+    update id, time stamped like a received frame) and one trade in three ticks."""
+    import random
+
+    from market.events import Trade
+
+    rng = random.Random(1)
+    symbols = symbols_for(n)
+    mids = {s: 100.0 + i for i, s in enumerate(symbols)}
+    uid = 0
+    tick = 0
+    while not stop.wait(0.1):
+        tick += 1
+        for s in symbols:
+            uid += 1
+            mid = mids[s] = mids[s] + rng.choice((-0.01, 0.0, 0.01))
+            bids = tuple((round(mid - 0.01 * (i + 1), 2), 1.0 + i) for i in range(20))
+            asks = tuple((round(mid + 0.01 * (i + 1), 2), 1.0 + i) for i in range(20))
+            now = time.time()
+            store.update_book("mock", s, bids, asks, uid, now)
+            if tick % 3 == 0:
+                side = rng.choice(("buy", "sell"))
+                trade = Trade("mock", s, mid, 0.5, side, int(now * 1000), str(uid), now)
+                store.add_trades("mock", s, (trade,))
+
+
+def collector_process(url: str, n: int, seconds: float, feed: str, out: Any) -> None:
     sys.path.insert(0, str(ROOT))
+    import threading
+
     from market.bus.publisher import BusPublisher
     from market.settings import Settings
     from market.store import MarketStore
     from market.worker import Worker
 
-    settings = Settings(exchanges=("mock",), symbols=symbols_for(n), mock_seed=1)
-    worker = Worker(settings, MarketStore()).start()
-    publisher = BusPublisher(worker.store, url).start()
+    stop = threading.Event()
+    if feed == "mock":
+        settings = Settings(exchanges=("mock",), symbols=symbols_for(n), mock_seed=1)
+        worker: Any = Worker(settings, MarketStore()).start()
+        store = worker.store
+    else:
+        store = MarketStore()
+        worker = threading.Thread(target=direct_feed, args=(store, n, stop), daemon=True)
+        worker.start()
+    publisher = BusPublisher(store, url).start()
     time.sleep(WARMUP_S)
-    c0, t0, p0 = cpu_s(), time.monotonic(), publisher.published
+
+    def updates() -> int:
+        snap = store.snapshot(series=False, max_trades=0)
+        return sum(v.book_updates for v in snap.markets.values())
+
+    c0, t0, p0, u0 = cpu_s(), time.monotonic(), publisher.published, updates()
     time.sleep(seconds)
-    c1, t1, p1 = cpu_s(), time.monotonic(), publisher.published
-    snap = worker.store.snapshot(series=False, max_trades=0)
-    updates = sum(v.book_updates for v in snap.markets.values())
+    c1, t1, p1, u1 = cpu_s(), time.monotonic(), publisher.published, updates()
     publisher.stop()
-    worker.stop()
+    if feed == "mock":
+        worker.stop()
+    stop.set()
     out.put({
         "role": "collector", "cpu_pct": 100.0 * (c1 - c0) / (t1 - t0),
-        "messages_per_s": (p1 - p0) / (t1 - t0), "markets": len(snap.markets),
-        "book_updates": updates, "errors": publisher.errors,
+        "messages_per_s": (p1 - p0) / (t1 - t0),
+        "book_updates_per_s": (u1 - u0) / (t1 - t0), "errors": publisher.errors,
     })  # fmt: skip
 
 
@@ -96,15 +138,17 @@ def reader_process(url: str, n: int, seconds: float, index: int, out: Any) -> No
     reader = TimedReader(url, store, symbols_for(n), role="bench").start()
     time.sleep(WARMUP_S)
     measuring[0] = True
-    c0, t0 = cpu_s(), time.monotonic()
+    c0, t0, m0 = cpu_s(), time.monotonic(), reader.info().received
     time.sleep(seconds)
-    c1, t1 = cpu_s(), time.monotonic()
+    c1, t1, m1 = cpu_s(), time.monotonic(), reader.info().received
     measuring[0] = False
     info = reader.info()
     markets = len(store.snapshot(series=False, max_trades=0).markets)
     reader.stop()
     out.put({
         "role": f"reader{index}", "cpu_pct": 100.0 * (c1 - c0) / (t1 - t0),
+        "messages_per_s": (m1 - m0) / (t1 - t0),
+        "cpu_us_per_message": 1e6 * (c1 - c0) / max(1, m1 - m0),
         "latencies": latencies, "bus": bus, "markets": markets, "garbage": info.garbage,
         "dropped": info.dropped, "received": info.received,
     })  # fmt: skip
@@ -128,6 +172,11 @@ def main() -> int:
     parser.add_argument("--symbols", type=int, default=200)
     parser.add_argument("--readers", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--feed", choices=("mock", "direct"), default="mock",
+        help="mock: the real Worker on the simulated feed; direct: books written straight into "
+        "the store every 100 ms per symbol (the bus alone)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -154,7 +203,11 @@ def main() -> int:
                 time.sleep(0.05)
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
-        procs = [ctx.Process(target=collector_process, args=(url, args.symbols, args.seconds, out))]
+        procs = [
+            ctx.Process(
+                target=collector_process, args=(url, args.symbols, args.seconds, args.feed, out)
+            )
+        ]
         procs += [
             ctx.Process(target=reader_process, args=(url, args.symbols, args.seconds, i, out))
             for i in range(args.readers)
@@ -181,12 +234,21 @@ def main() -> int:
     lat = sorted(x for r in readers for x in r.pop("latencies"))
     hop = sorted(x for r in readers for x in r.pop("bus"))
     summary = {
-        "symbols": args.symbols, "readers": args.readers, "seconds": args.seconds,
+        "feed": args.feed, "symbols": args.symbols, "readers": args.readers,
+        "seconds": args.seconds,
         "load_avg_1m": os.getloadavg()[0], "cpus": os.cpu_count(),
         "collector_cpu_pct": round(collector["cpu_pct"], 1),
         "collector_messages_per_s": round(collector["messages_per_s"]),
+        "collector_book_updates_per_s": round(collector["book_updates_per_s"]),
         "reader_cpu_pct": [round(r["cpu_pct"], 1) for r in readers],
         "reader_cpu_pct_mean": round(statistics.mean(r["cpu_pct"] for r in readers), 1),
+        "reader_messages_per_s": round(statistics.mean(r["messages_per_s"] for r in readers)),
+        "reader_cpu_us_per_message": round(
+            statistics.mean(r["cpu_us_per_message"] for r in readers), 1
+        ),
+        "collector_cpu_us_per_book_update": round(
+            1e4 * collector["cpu_pct"] / max(1.0, collector["book_updates_per_s"]), 1
+        ),
         "reader_markets": [r["markets"] for r in readers],
         "reader_garbage": sum(r["garbage"] for r in readers),
         "books_measured": len(lat),

@@ -438,6 +438,12 @@ def test_status_cli(redis_server: RedisServer, started: Callable[[Any], Any]) ->
     reader = started(BusReader(redis_server.url, store, ("BTCUSDT",), backoff=FAST))
     wait_for(lambda: _state(store, ("mock", "BTCUSDT"))[0], what="a live book")
     wait_for(lambda: len(read_beats(redis.Redis.from_url(redis_server.url))[1]) == 1, what="rhb")
+
+    def rated() -> bool:
+        beats = read_beats(redis.Redis.from_url(redis_server.url))[0]
+        return bool(beats) and beats[0].statuses[0].rate > 0
+
+    wait_for(rated, what="a heartbeat with the feed's message rate")
     done = _cli("status", "--bus", redis_server.url)
     assert done.returncode == 0, done.stderr
     out = orjson.loads(done.stdout)

@@ -319,21 +319,18 @@ class BusPublisher:
         channel = schema.symbol_channel(s)
         hkey = schema.market_key(x, s)
         seq = self._seq
-        count = 0
+        parts: list[schema.Part] = []
         sig = (view.update_id, view.book_updates, view.synced, view.detail, view.source,
                view.resyncs, view.bids, view.asks)  # fmt: skip
         if self._book_sig.get(key) != sig:
             self._book_sig[key] = sig
-            data = schema.encode(
-                schema.Book(
-                    c=self.id, e=epoch, seq=seq, x=x, s=s, src=view.source, bids=view.bids[:20],
-                    asks=view.asks[:20], uid=view.update_id, at=view.updated_at, sent=now,
-                    synced=view.synced, detail=view.detail, bu=view.book_updates, rs=view.resyncs,
-                )
+            book = schema.Book(
+                c=self.id, e=epoch, seq=seq, x=x, s=s, src=view.source, bids=view.bids[:20],
+                asks=view.asks[:20], uid=view.update_id, at=view.updated_at, sent=now,
+                synced=view.synced, detail=view.detail, bu=view.book_updates, rs=view.resyncs,
             )  # fmt: skip
-            pipe.publish(channel, data)
-            pipe.hset(hkey, "book", data)
-            count += 1
+            parts.append(book)
+            pipe.hset(hkey, "book", schema.encode(book))
         session = view.session
         if view.trades or self._seen.get(key, 0) != view.trades_seen:
             self._seen[key] = view.trades_seen
@@ -341,17 +338,15 @@ class BusPublisher:
             recent = self._recent.setdefault(key, deque(maxlen=IMAGE_TRADES))
             recent.extend(trades)
             self._image_dirty.add(key)
-            pipe.publish(channel, schema.encode(schema.Trades(
+            parts.append(schema.Trades(
                 c=self.id, e=epoch, seq=seq, x=x, s=s, src=view.source, trades=trades,
                 seen=view.trades_seen, session=_session_msg(view),
-            )))  # fmt: skip
-            count += 1
+            ))  # fmt: skip
             if session.candles:
-                pipe.publish(channel, schema.encode(schema.Candles(
+                parts.append(schema.Candles(
                     c=self.id, e=epoch, seq=seq, x=x, s=s,
                     candles=tuple(schema.candle_msg(c) for c in session.candles[-2:]),
-                )))  # fmt: skip
-                count += 1
+                ))  # fmt: skip
         if session.alerts and session.alerts[-1] is not self._alert_last.get(key):
             last = self._alert_last.get(key)
             new = session.alerts
@@ -360,24 +355,24 @@ class BusPublisher:
                     new = new[i + 1 :]
                     break
             self._alert_last[key] = session.alerts[-1]
-            pipe.publish(channel, schema.encode(schema.Alerts(
+            parts.append(schema.Alerts(
                 c=self.id, e=epoch, seq=seq, x=x, s=s,
                 alerts=tuple(schema.alert_msg(a) for a in new),
-            )))  # fmt: skip
-            count += 1
+            ))  # fmt: skip
         ticker = view.ticker
         if ticker is not None and self._ticker.get(key) is not ticker:
             self._ticker[key] = ticker
-            data = schema.encode(schema.TickerMsg(
+            tick = schema.TickerMsg(
                 c=self.id, e=epoch, seq=seq, x=x, s=s, last=ticker.last,
                 change_pct=ticker.change_pct, volume=ticker.volume,
                 quote_volume=ticker.quote_volume, high=ticker.high, low=ticker.low,
                 bid=ticker.bid, ask=ticker.ask, ts_ms=ticker.ts_ms,
                 received_at=ticker.received_at,
-            ))  # fmt: skip
-            pipe.publish(channel, data)
-            pipe.hset(hkey, "ticker", data)
-            count += 1
+            )  # fmt: skip
+            parts.append(tick)
+            pipe.hset(hkey, "ticker", schema.encode(tick))
+        if parts:
+            pipe.publish(channel, schema.encode(schema.Tick(x=x, s=s, parts=tuple(parts))))
         if session.candles or session.alerts:  # copied: new trades, or an image tick
             candles = self._candles.setdefault(key, {})
             if images:
@@ -407,7 +402,7 @@ class BusPublisher:
                 )),
             })  # fmt: skip
             pipe.expire(hkey, int(IMAGE_TTL_S))
-        return count
+        return 1 if parts else 0
 
     def _release(self, r: redis.Redis) -> None:
         """A clean stop: delete our ownership keys so another collector takes over at once."""

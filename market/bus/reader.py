@@ -334,12 +334,21 @@ class BusReader:
             return
         with self._lock:
             self.received += 1
-        if isinstance(msg, schema.Heartbeat):
+        if isinstance(msg, schema.Tick):
+            for part in msg.parts:
+                self._on_part(part)
+        elif isinstance(msg, schema.Heartbeat):
             self._on_heartbeat(msg, read_at)
-        elif isinstance(msg, schema.Book | schema.Trades | schema.Candles | schema.Alerts):
+        elif isinstance(msg, schema.Book | schema.Trades | schema.Candles | schema.Alerts
+                             | schema.TickerMsg):  # fmt: skip
+            self._on_part(msg)  # a latest-value image
+
+    def _on_part(self, msg: schema.Part) -> None:
+        if isinstance(msg, schema.TickerMsg):
+            if self._accept(msg, "ticker") is not None:
+                self.store.update_ticker(msg.x, msg.s, schema.ticker_of(msg))
+        else:
             self._on_market(msg)
-        elif isinstance(msg, schema.TickerMsg) and self._accept(msg, "ticker") is not None:
-            self.store.update_ticker(msg.x, msg.s, schema.ticker_of(msg))
 
     def _accept(
         self, msg: schema.Book | schema.Trades | schema.Candles | schema.Alerts | schema.TickerMsg,

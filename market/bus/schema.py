@@ -1,6 +1,8 @@
 """The bus's messages: versioned, compact (msgpack through msgspec), one Struct per kind.
 
-Every message is a map ``{"v": 1, "kind": "book", ...}`` with short field names. A reader
+Every message is a map ``{"v": 1, "kind": "book", ...}`` with short field names. On a symbol's
+channel, one ``tick`` per market and publication carries its new parts (``book``, ``trades``,
+``candles``, ``alerts``, ``ticker``); the latest-value hash keeps each part alone. A reader
 decodes the tagged union in one pass; when that fails it decodes only ``{v, kind}`` to tell a
 message of another version (refused with a clear status) from garbage (counted and skipped).
 
@@ -178,6 +180,18 @@ class TickerMsg(_Msg, tag="ticker", frozen=True):
     received_at: float = 0.0
 
 
+Part = Book | Trades | Candles | Alerts | TickerMsg
+
+
+class Tick(_Msg, tag="tick", frozen=True):
+    """Everything new about one market in one publication (one message, not five: the
+    per-message cost dominates a reader's CPU); each part keeps its own kind and order."""
+
+    x: str
+    s: str
+    parts: tuple[Part, ...]
+
+
 class Status(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """One exchange connection's health (``FeedStatus``) as the collector saw it at ``sent``."""
 
@@ -246,7 +260,7 @@ class Want(_Msg, tag="want", frozen=True):
     symbols: tuple[str, ...]
 
 
-Message = Book | Trades | Candles | Alerts | TickerMsg | Heartbeat | ReaderBeat | Want
+Message = Tick | Book | Trades | Candles | Alerts | TickerMsg | Heartbeat | ReaderBeat | Want
 
 
 class _Head(msgspec.Struct, gc=False):
