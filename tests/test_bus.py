@@ -225,7 +225,20 @@ def test_garbage_counted_and_skipped_unknown_version_refused(
     v2 = msgspec.msgpack.encode({"v": 2, "kind": "book", "x": "mock", "s": "BTCUSDT", "new": 1})
     redis_server.send("PUBLISH", channel, v2)
     wait_for(lambda: reader.info().refused_version == 1, what="a v2 message refused")
-    assert "version 2" in reader.info().note and "knows version 1" in reader.info().note
+    assert reader.info().note == (
+        "refused bus message version 2 (kind book): this reader knows version 1"
+    )
+    # shown on every view: the feed status says it (from the collector's next heartbeat)
+    wait_for(
+        lambda: (
+            store.snapshot(series=False)
+            .statuses["mock"]
+            .detail.endswith(
+                " · bus: refused bus message version 2 (kind book): this reader knows version 1"
+            )
+        ),
+        what="the refusal in the feed status",
+    )
     # the reader goes on: the feed's next books still arrive and match the collector's
     before = reader.info().received
     wait_for(lambda: reader.info().received > before + 5, what="messages after the garbage")

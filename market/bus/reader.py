@@ -450,6 +450,9 @@ class BusReader:
                 continue  # another live collector's status of this exchange is shown
             self._status_from[status.x] = beat.c
             feed = schema.status_of(status, now, beat.sent)
+            note = self.info().note
+            if note:  # e.g. a newer collector's messages refused: say so on every view
+                feed = replace(feed, detail=f"{feed.detail} · bus: {note}")
             if not alive:
                 feed = self._down_status(feed, now - seen_at)
             self._shown[status.x] = feed
@@ -476,10 +479,11 @@ class BusReader:
         return seen is not None and self.clock() - seen.seen_at <= self.down_after
 
     def _why_down(self, silent: float) -> str:
-        link = self.info().link
-        bus = "" if link.state == "connected" else f"; {link.detail or 'bus unreachable'}"
+        info = self.info()
+        bus = "" if info.link.state == "connected" else f"; {info.link.detail or 'unreachable'}"
+        note = f"; {info.note}" if info.note else ""
         age = "never heard" if math.isinf(silent) else f"no heartbeat for {silent:.0f} s"
-        return f"collector down: {age}{bus}"
+        return f"collector down: {age}{bus}{note}"
 
     def _down_status(self, status: FeedStatus, silent: float) -> FeedStatus:
         return replace(status, state="reconnecting", detail=self._why_down(silent))
