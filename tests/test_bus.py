@@ -35,11 +35,11 @@ from market.worker import Timing, Worker
 from tests.conftest import ROOT, wait_for
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-pytestmark = pytest.mark.skipif(
-    not os.access(REDIS, os.X_OK),
-    reason="redis-server not installed (apt-get install redis-server)",
-)
-FAST = Backoff(0.2, 1.0)  # test backoff: 0.2 → 1 s
+
+
+def fast() -> Backoff:
+    """The tests' reconnect delays: 0.2 → 1 s (one per reader: a generator is not shared)."""
+    return Backoff(0.2, 1.0)
 
 
 def free_port() -> int:
@@ -93,6 +93,8 @@ class RedisServer:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if not os.access(REDIS, os.X_OK):
+        pytest.skip("redis-server not installed (apt-get install redis-server; .ci/run does)")
     server = RedisServer(tmp_path)
     server.start()
     try:
@@ -170,7 +172,7 @@ def test_reader_top20_equals_collector_at_same_version(
 ) -> None:
     collector = started(Collector(redis_server.url, SYMBOLS))
     store = MarketStore()
-    reader = started(BusReader(redis_server.url, store, SYMBOLS, backoff=FAST))
+    reader = started(BusReader(redis_server.url, store, SYMBOLS, backoff=fast()))
     wait_for(lambda: len(books(store)) == 3, what="three markets on the reader")
     expected = frozen_equal(collector, store)
     assert set(expected) == {("mock", s) for s in SYMBOLS}
@@ -206,7 +208,7 @@ def test_late_joiner_gets_the_current_book_at_once(
     # the publisher writes a market's tape image as soon as it goes quiet
     wait_for(lambda: all(image_seen(s) == expected[("mock", s)][4] for s in SYMBOLS), what="img")
     store = MarketStore()
-    started(BusReader(redis_server.url, store, SYMBOLS, backoff=FAST))
+    started(BusReader(redis_server.url, store, SYMBOLS, backoff=fast()))
     # only the latest-value hashes can deliver these: the feed publishes nothing new
     wait_for(lambda: books(store) == expected, timeout=5, what="the late joiner's books")
 
@@ -216,7 +218,7 @@ def test_garbage_counted_and_skipped_unknown_version_refused(
 ) -> None:
     collector = started(Collector(redis_server.url, ("BTCUSDT",)))
     store = MarketStore()
-    reader = started(BusReader(redis_server.url, store, ("BTCUSDT",), backoff=FAST))
+    reader = started(BusReader(redis_server.url, store, ("BTCUSDT",), backoff=fast()))
     wait_for(lambda: reader.info().received > 5, what="messages")
     channel = schema.symbol_channel("BTCUSDT")
     redis_server.send("PUBLISH", channel, b"\x93garbage\xc1")
@@ -255,7 +257,7 @@ def test_second_collector_refused_never_two_books(
     key = ("mock", "BTCUSDT")
     wait_for(lambda: second.publisher.refused.get(key) == first.publisher.id, what="refusal")
     store = MarketStore()
-    reader = started(BusReader(redis_server.url, store, ("BTCUSDT",), backoff=FAST))
+    reader = started(BusReader(redis_server.url, store, ("BTCUSDT",), backoff=fast()))
     wait_for(lambda: len(books(store)) == 1, what="the book on the reader")
     # the reader shows the first collector's book exactly, never the second's
     frozen_equal(first, store)
@@ -342,7 +344,7 @@ def test_collector_killed_readers_show_down_then_resume(
     try:
         store = MarketStore()
         reader = started(
-            BusReader(redis_server.url, store, ("BTCUSDT",), stale_after=STALE, backoff=FAST)
+            BusReader(redis_server.url, store, ("BTCUSDT",), stale_after=STALE, backoff=fast())
         )
         key = ("mock", "BTCUSDT")
         wait_for(lambda: _state(store, key)[0], timeout=20, what="a live book from the collector")
@@ -378,7 +380,7 @@ def test_redis_restarted_both_sides_recover(
     collector = started(Collector(redis_server.url, ("BTCUSDT",)))
     store = MarketStore()
     reader = started(
-        BusReader(redis_server.url, store, ("BTCUSDT",), stale_after=STALE, backoff=FAST)
+        BusReader(redis_server.url, store, ("BTCUSDT",), stale_after=STALE, backoff=fast())
     )
     key = ("mock", "BTCUSDT")
     wait_for(lambda: _state(store, key)[0], what="a live book")
@@ -407,7 +409,7 @@ def test_reader_wants_a_symbol_the_collector_subscribes_it_or_refuses(
     started(collector)
     store = MarketStore()
     reader = started(
-        BusReader(redis_server.url, store, ("BTCUSDT", "ETHUSDT", "BAD$X"), backoff=FAST)
+        BusReader(redis_server.url, store, ("BTCUSDT", "ETHUSDT", "BAD$X"), backoff=fast())
     )
     wait_for(lambda: collector.worker.settings.symbols == ("BTCUSDT", "ETHUSDT"), what="union")
     wait_for(lambda: _state(store, ("mock", "ETHUSDT"))[0], what="the wanted symbol's book")
@@ -431,7 +433,7 @@ def test_wants_over_the_limit_refused_with_the_workers_reason(
     collector.publisher.on_wants = WantsServer(collector.worker)
     started(collector)
     many = tuple(f"S{i:03d}USDT" for i in range(200))  # with BTCUSDT: 201 > MAX_SYMBOLS
-    reader = started(BusReader(redis_server.url, MarketStore(), many, backoff=FAST))
+    reader = started(BusReader(redis_server.url, MarketStore(), many, backoff=fast()))
     reason = "refused by the collector: 201 symbols: at most 200 at once"
     wait_for(lambda: len(reader.info().wants_refused) == 200, what="refusals")
     assert set(reader.info().wants_refused) == {(s, reason) for s in many}
@@ -448,7 +450,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_status_cli(redis_server: RedisServer, started: Callable[[Any], Any]) -> None:
     collector = started(Collector(redis_server.url, ("BTCUSDT",)))
     store = MarketStore()
-    reader = started(BusReader(redis_server.url, store, ("BTCUSDT",), backoff=FAST))
+    reader = started(BusReader(redis_server.url, store, ("BTCUSDT",), backoff=fast()))
     wait_for(lambda: _state(store, ("mock", "BTCUSDT"))[0], what="a live book")
     wait_for(lambda: len(read_beats(redis.Redis.from_url(redis_server.url))[1]) == 1, what="rhb")
 
@@ -558,3 +560,31 @@ def test_dashboard_reads_the_bus_with_no_exchange_connection(
     feed.reconfigure(symbols=("BTCUSDT", "ETHUSDT"))
     wait_for(lambda: _state(feed.store, ("mock", "ETHUSDT"))[0], what="the wanted symbol")
     assert collector.worker.settings.symbols == ("BTCUSDT", "ETHUSDT")
+
+
+def test_feeds_page_single_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without MARKET_BUS the Feeds page shows this process's worker: feeds and book ages."""
+    from streamlit.testing.v1 import AppTest
+
+    from app.runtime import get_worker, stop_workers
+
+    monkeypatch.delenv("MARKET_BUS", raising=False)
+    monkeypatch.setenv("MARKET_EXCHANGE", "mock")
+    monkeypatch.setenv("MARKET_SYMBOLS", "BTCUSDT,ETHUSDT")
+    monkeypatch.chdir(ROOT)
+    stop_workers()
+    try:
+        at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=30)
+        at.run()
+        worker = get_worker()
+        wait_for(lambda: all(b[3] for b in books(worker.store).values()) and
+                 len(books(worker.store)) == 2, what="two synced books")  # fmt: skip
+        at.switch_page("views/feeds.py").run()
+        assert not at.exception and not at.error
+        feeds, markets = (df.value for df in at.dataframe[:2])
+        assert feeds["exchange"].tolist() == ["mock"] and feeds["state"].tolist() == ["simulated"]
+        assert markets["symbol"].tolist() == ["BTCUSDT", "ETHUSDT"]
+        assert markets["synced"].tolist() == [True, True]
+        assert all(0 <= age < 5 for age in markets["book age (s)"])
+    finally:
+        stop_workers()
