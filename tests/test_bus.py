@@ -588,3 +588,19 @@ def test_feeds_page_single_process(monkeypatch: pytest.MonkeyPatch) -> None:
         assert all(0 <= age < 5 for age in markets["book age (s)"])
     finally:
         stop_workers()
+
+
+def test_collector_stopped_cleanly_readers_down_at_once(
+    redis_server: RedisServer, started: Callable[[Any], Any]
+) -> None:
+    collector = started(Collector(redis_server.url, ("BTCUSDT",)))
+    store = MarketStore()
+    started(BusReader(redis_server.url, store, ("BTCUSDT",), backoff=fast()))  # 30 s limit
+    key = ("mock", "BTCUSDT")
+    wait_for(lambda: _state(store, key)[0], what="a live book")
+    collector.stop()
+    # its last heartbeat says bye: down at once, not after the 15 s without heartbeats
+    wait_for(lambda: _state(store, key) == (False, "collector down: stopped"), timeout=3)
+    assert redis_server.send("EXISTS", schema.owner_key(*key)) == 0  # handed over
+    status = store.snapshot(series=False).statuses["mock"]
+    assert status.state == "reconnecting" and status.detail == "collector down: stopped"

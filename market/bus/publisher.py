@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+import msgspec
 import redis
 
 from market.bus import schema
@@ -220,8 +221,11 @@ class BusPublisher:
             else:
                 self._epoch.pop(key, None)
                 refused[key] = value.decode() if isinstance(value, bytes) else str(value)
-        for key in [k for k in self._epoch if k not in snap.markets]:
-            del self._epoch[key]
+        for state in (self._epoch, self._book_sig, self._seen, self._alert_last, self._ticker,
+                      self._recent, self._candles, self._alerts_image):  # fmt: skip
+            for key in [k for k in state if k not in snap.markets]:
+                del state[key]  # a market the worker dropped: its memory goes too
+        self._image_dirty &= set(snap.markets)
         self._owned_at = confirmed
         for key, owner in refused.items():
             if self.refused.get(key) != owner:
@@ -412,6 +416,11 @@ class BusPublisher:
             for x, s in self._epoch:
                 release(keys=[schema.owner_key(x, s)], args=[self.id], client=pipe)
             pipe.delete(schema.collector_key(self.id))
+            snap = self.store.bus_views(self._seen, candles=0, max_trades=0)
+            beat = self._heartbeat(snap, {}, [])
+            pipe.publish(
+                schema.CONTROL_CHANNEL, schema.encode(msgspec.structs.replace(beat, bye=True))
+            )
             pipe.execute()
         except (redis.RedisError, OSError) as exc:
             log.info("bus publisher: could not release ownership (%s)", describe(exc))

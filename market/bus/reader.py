@@ -432,17 +432,22 @@ class BusReader:
     def _on_heartbeat(self, beat: schema.Heartbeat, read_at: float | None) -> None:
         now = self.clock()
         seen_at = now if read_at is None else read_at - max(0.0, read_at - beat.sent)
+        if beat.bye:
+            seen_at = -math.inf  # stopped cleanly: down now, not after the heartbeats stop
         with self._lock:
             previous = self._collectors.get(beat.c)
             if previous is not None and previous.beat.sent > beat.sent:
                 return
             self._collectors[beat.c] = CollectorSeen(beat, seen_at)
-            for collector in [c for c, v in self._collectors.items() if now - v.seen_at > 3600]:
+            for collector in [c for c, v in self._collectors.items() if now - v.beat.sent > 3600]:
                 del self._collectors[collector]
             for refusal in beat.wants:
                 if refusal.reader == self.id:
                     self._refusals[refusal.symbol] = refusal.reason
         alive = now - seen_at <= self.down_after
+        if beat.bye:
+            self._check_down()
+            return
         wanted = set(self.symbols)
         for status in beat.statuses:
             shown = self._status_from.get(status.x)
@@ -482,7 +487,12 @@ class BusReader:
         info = self.info()
         bus = "" if info.link.state == "connected" else f"; {info.link.detail or 'unreachable'}"
         note = f"; {info.note}" if info.note else ""
-        age = "never heard" if math.isinf(silent) else f"no heartbeat for {silent:.0f} s"
+        if math.isnan(silent):
+            age = "never heard"
+        elif math.isinf(silent):
+            age = "stopped"
+        else:
+            age = f"no heartbeat for {silent:.0f} s"
         return f"collector down: {age}{bus}{note}"
 
     def _down_status(self, status: FeedStatus, silent: float) -> FeedStatus:
@@ -491,7 +501,7 @@ class BusReader:
     def _mark_down(self, x: str, s: str, st: _Market) -> None:
         with self._lock:
             seen = self._collectors.get(st.collector)
-        silent = math.inf if seen is None else self.clock() - seen.seen_at
+        silent = math.nan if seen is None else self.clock() - seen.seen_at
         st.down = True
         self.store.set_stale(x, s, self._why_down(silent))
 

@@ -235,6 +235,7 @@ class Heartbeat(_Msg, tag="hb", frozen=True):
     wants: tuple[Refusal, ...] = ()  # readers' wants refused, with the reason
     reader_msgs: int = 0  # messages published since start
     publish_errors: int = 0
+    bye: bool = False  # the collector is stopping: its markets are down from now on
 
 
 class ReaderBeat(_Msg, tag="rhb", frozen=True):
