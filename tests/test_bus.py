@@ -604,3 +604,20 @@ def test_collector_stopped_cleanly_readers_down_at_once(
     assert redis_server.send("EXISTS", schema.owner_key(*key)) == 0  # handed over
     status = store.snapshot(series=False).statuses["mock"]
     assert status.state == "reconnecting" and status.detail == "collector down: stopped"
+
+
+def test_readers_equal_the_collector_under_load(
+    redis_server: RedisServer, started: Callable[[Any], Any]
+) -> None:
+    """40 busy markets (about 10 book updates and several trades a second each), two readers:
+    both show exactly the collector's top-20 books and trade counts once it is frozen."""
+    symbols = tuple(f"L{i:02d}USDT" for i in range(40))
+    collector = started(Collector(redis_server.url, symbols))
+    stores = [MarketStore(), MarketStore()]
+    readers = [started(BusReader(redis_server.url, s, symbols, backoff=fast())) for s in stores]
+    wait_for(lambda: all(len(books(s)) == 40 for s in stores), timeout=20, what="40 markets")
+    wait_for(lambda: all(r.info().received > 400 for r in readers), timeout=30, what="traffic")
+    expected = frozen_equal(collector, stores[0])
+    wait_for(lambda: books(stores[1]) == expected, what="the second reader")
+    assert all(synced and len(bids) == 20 for _, bids, _, synced, _, _ in expected.values())
+    assert [r.info().garbage for r in readers] == [0, 0]
