@@ -621,3 +621,50 @@ def test_readers_equal_the_collector_under_load(
     wait_for(lambda: books(stores[1]) == expected, what="the second reader")
     assert all(synced and len(bids) == 20 for _, bids, _, synced, _, _ in expected.values())
     assert [r.info().garbage for r in readers] == [0, 0]
+
+
+def test_live_binance_books_over_the_bus_equal_the_exchange_truth(
+    redis_server: RedisServer, started: Callable[[Any], Any]
+) -> None:
+    """The collector on the loopback fake Binance (REST snapshot + diffs): a reader's top 20
+    is the exchange's true top 20 exactly, labelled live."""
+    from tests.fake_binance import FakeBinance
+
+    symbols = ("BTCUSDT", "ETHUSDT")
+    with FakeBinance(symbols) as ex:
+        settings = Settings(
+            exchanges=("binance",), symbols=symbols, binance_ws_url=ex.ws_url,
+            binance_rest_url=ex.rest_url, fallback="none", connection_timeout=5.0,
+        )  # fmt: skip
+        worker = Worker(settings, MarketStore())
+        publisher = BusPublisher(worker.store, redis_server.url, backoff=fast())
+
+        class Live:
+            def start(self) -> Live:
+                worker.start()
+                publisher.start()
+                return self
+
+            def stop(self) -> None:
+                worker.stop()
+                publisher.stop()
+
+        started(Live())
+        store = MarketStore()
+        started(BusReader(redis_server.url, store, symbols, backoff=fast()))
+        wait_for(lambda: len(books(store)) == 2 and all(b[3] for b in books(store).values()),
+                 timeout=20, what="both books synced on the reader")  # fmt: skip
+        ex.tick(30)
+
+        def equal_truth() -> bool:
+            for symbol in symbols:
+                bids, asks, update_id = ex.truth(symbol)
+                got = books(store).get(("binance", symbol))
+                if got is None or got[:4] != (update_id, tuple(bids), tuple(asks), True):
+                    return False
+            return True
+
+        wait_for(equal_truth, timeout=10, what="the reader's books == the exchange's truth")
+        for symbol in symbols:
+            assert books(store)[("binance", symbol)][5] == "live"
+            assert len(books(store)[("binance", symbol)][1]) == 20
