@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from app import runtime
@@ -29,7 +28,7 @@ def _r(value: float | None, digits: int = 1) -> float | None:
 
 def _table(rows: list[dict[str, Any]], empty: str) -> None:
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+        st.dataframe(rows, hide_index=True, width="stretch")
     else:
         st.caption(empty)
 
