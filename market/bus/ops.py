@@ -89,7 +89,7 @@ def collector_json(beat: schema.Heartbeat, now: float, down_after: float) -> dic
         "alive": now - beat.sent <= down_after,
         "heartbeat_age_s": _age(now, beat.sent),
         "uptime_s": _age(now, beat.started),
-        "published": beat.reader_msgs,
+        "published": beat.published,
         "exchanges": [
             {
                 "exchange": s.x,

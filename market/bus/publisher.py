@@ -284,7 +284,7 @@ class BusPublisher:
             sent=now, interval=self.heartbeat_interval, exchanges=exchanges, symbols=symbols,
             statuses=tuple(statuses), owned=tuple(sorted(self._epoch)),
             refused=tuple((x, s, o) for (x, s), o in sorted(refused.items())),
-            book_at=book_at, wants=tuple(wants_refused), reader_msgs=self.published,
+            book_at=book_at, wants=tuple(wants_refused), published=self.published,
             publish_errors=self.errors,
         )  # fmt: skip
 

@@ -233,7 +233,7 @@ class Heartbeat(_Msg, tag="hb", frozen=True):
     refused: tuple[tuple[str, str, str], ...] = ()  # (exchange, symbol, owner) not published
     book_at: tuple[tuple[str, str, float], ...] = ()  # (exchange, symbol, book receive time)
     wants: tuple[Refusal, ...] = ()  # readers' wants refused, with the reason
-    reader_msgs: int = 0  # messages published since start
+    published: int = 0  # messages published since start
     publish_errors: int = 0
     bye: bool = False  # the collector is stopping: its markets are down from now on
 
