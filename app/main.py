@@ -45,6 +45,7 @@ market_page = st.Page(
 overview_page = st.Page(
     VIEWS / "overview.py", title="Overview", icon=":material/table_rows:", url_path="overview"
 )
-page = st.navigation([market_page, overview_page])
+feeds_page = st.Page(VIEWS / "feeds.py", title="Feeds", icon=":material/monitor_heart:")
+page = st.navigation([market_page, overview_page, feeds_page])
 render_sidebar(worker, demand, market_view=page.title == market_page.title)
 page.run()

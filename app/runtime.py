@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 import streamlit as st
 
@@ -62,6 +63,8 @@ _history: dict[int, HistoryWriter] = {}  # id(worker) → its history writer (MA
 def get_worker() -> Worker:
     """Build the settings from the environment and start the feed (once per process)."""
     settings = Settings.from_env()  # SettingsError names the bad variable; the page shows it
+    if settings.bus is not None:  # MARKET_BUS: read a collector's bus, no exchange connection
+        return _bus_feed(settings)
     key = _start_key(settings)
     with _lock:
         failed = _failed.get(key)
@@ -146,3 +149,16 @@ def history_of(worker: Worker) -> HistoryWriter | None:
     """The history writer started with ``worker`` (None when MARKET_DB=none)."""
     with _lock:
         return _history.get(id(worker))
+
+
+def _bus_feed(settings: Settings) -> Worker:
+    """A ``BusFeed`` (market/bus/feed.py): the store, settings, reconfigure and stop the pages
+    use of a worker, fed from the bus. Typed as the Worker the pages take (duck-typed)."""
+    from market.bus.feed import BusFeed
+
+    feed = BusFeed(settings).start()
+    with _lock:
+        _started.append(cast(Worker, feed))
+    atexit.register(feed.stop)
+    log.info("market bus reader started: %s %s", feed.reader.info().url, ",".join(settings.symbols))
+    return cast(Worker, feed)

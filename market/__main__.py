@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--format", choices=HISTORY_FORMATS, default="csv")
     history.add_argument("--db", help="a MARKET_DB URL (default: MARKET_DB)")
     history.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
+    _bus_commands(commands, watch)
     return parser
 
 
@@ -504,7 +505,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if args.command == "watch":
-        return watch(args)
+        return watch_bus(args) if args.bus is not None else watch(args)
+    if args.command == "collect":
+        return collect(args)
+    if args.command == "status":
+        return status(args)
     if args.command == "record":
         return record(args)
     if args.command == "bench":
@@ -512,6 +517,146 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "history":
         return history(args)
     return 2  # pragma: no cover - argparse requires a command
+
+
+# -- the bus (market/bus): collect, watch --bus, status ---------------------------------------
+
+
+def _bus_commands(commands: Any, watch: argparse.ArgumentParser) -> None:
+    watch.add_argument(
+        "--bus", metavar="URL",
+        help="read a collector's bus (redis://HOST:PORT/DB) instead of connecting to exchanges",
+    )  # fmt: skip
+    collect = commands.add_parser("collect", help="run the feeds and publish them to the bus")
+    collect.add_argument("--exchange", type=_exchanges, help="as for watch")
+    collect.add_argument("--symbols", help="comma-separated (default: MARKET_SYMBOLS)")
+    collect.add_argument("--bus", required=True, metavar="URL", help="redis://HOST:PORT/DB")
+    collect.add_argument(
+        "--seconds", type=_positive(float, "--seconds", 366 * 86_400),
+        help="stop after this long (default: until SIGTERM or Ctrl-C)",
+    )  # fmt: skip
+    collect.add_argument("--verbose", action="store_true", help="log connection events")
+    status = commands.add_parser("status", help="the bus's collectors and readers as JSON")
+    status.add_argument("--bus", metavar="URL", help="redis://HOST:PORT/DB (default: MARKET_BUS)")
+    status.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
+
+
+def collect(args: argparse.Namespace) -> int:
+    """Run the feeds (the same ``Worker``) and publish the store to the bus until stopped."""
+    from market.bus.link import check_url
+    from market.bus.ops import WantsServer
+    from market.bus.publisher import BusPublisher
+
+    try:
+        settings = Settings.from_env()
+        url = check_url("--bus", args.bus)
+        exchanges = args.exchange or settings.exchanges
+        symbols = settings.symbols if args.symbols is None else _symbols_argument(args.symbols)
+        if exchanges == (REPLAY,) and settings.replay_file is None:
+            raise SettingsError("collect --exchange replay needs MARKET_REPLAY_FILE")
+        worker = Worker(
+            Settings(**{**_fields(settings), "exchanges": exchanges, "symbols": symbols}),
+            MarketStore(),
+        )
+    except (SettingsError, InvalidSymbol) as exc:
+        print(f"{PROG} collect: error: {exc}", file=sys.stderr)
+        return 2
+    publisher = BusPublisher(worker.store, url, on_wants=WantsServer(worker))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker.start()
+    history = start_history(worker.store, worker.settings)  # MARKET_DB: the collector keeps it
+    publisher.start()
+    try:
+        stop.wait(args.seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        publisher.stop()  # hands its markets over at once (ownership keys deleted)
+        worker.stop()
+        if history is not None:
+            history.stop()  # after the worker: the last trades are flushed too
+    link = publisher.link
+    summary = {
+        "collector": publisher.id, "bus": link.detail, "state": link.state,
+        "exchanges": list(worker.settings.exchanges), "symbols": list(worker.settings.symbols),
+        "published": publisher.published, "bus_reconnects": link.reconnects,
+        "refused": [{"exchange": x, "symbol": s, "owner": o}
+                    for (x, s), o in sorted(publisher.refused.items())],
+    }  # fmt: skip
+    print(orjson.dumps(summary).decode(), flush=True)
+    return 0
+
+
+def watch_bus(args: argparse.Namespace) -> int:
+    """``watch --bus URL``: the same JSON lines, from a collector's bus (no exchange)."""
+    from market.bus.link import check_url
+    from market.bus.reader import BusReader
+
+    try:
+        if args.replay is not None or args.speed is not None:
+            raise SettingsError("--bus cannot be combined with --replay or --speed")
+        settings = Settings.from_env()
+        url = check_url("--bus", args.bus)
+        symbols = settings.symbols if args.symbols is None else _symbols_argument(args.symbols)
+    except (SettingsError, InvalidSymbol) as exc:
+        print(f"{PROG} watch: error: {exc}", file=sys.stderr)
+        return 2
+    store = MarketStore(depth=max(args.depth, 20))
+    reader = BusReader(url, store, symbols, stale_after=settings.stale_after, role="watch")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    out = sys.stdout.buffer
+
+    def emit() -> None:
+        snap = store.snapshot(series=False, max_trades=1)
+        exchanges = args.exchange or reader.exchanges() or sorted({x for x, _ in snap.markets})
+        for line in snapshot_lines(snap, exchanges, symbols, args.depth):
+            out.write(line + b"\n")
+        out.flush()
+
+    deadline = time.monotonic() + args.seconds
+    reader.start()
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or stop.wait(min(args.interval, remaining)):
+                break
+            if deadline - time.monotonic() <= 0:
+                break
+            emit()
+        emit()
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        reader.stop()
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    """The bus's operations view as one JSON object (exit 1 when Redis is unreachable)."""
+    from market.bus.link import check_url
+    from market.bus.ops import bus_status
+    from market.bus.reader import down_after
+
+    try:
+        settings = Settings.from_env()
+        url = args.bus or settings.bus
+        if url is None:
+            raise SettingsError(
+                "no bus: pass --bus redis://HOST:PORT/DB or set MARKET_BUS (a single-process "
+                "dashboard shows this on its Feeds page)"
+            )
+        url = check_url("--bus" if args.bus else "MARKET_BUS", url)
+    except SettingsError as exc:
+        print(f"{PROG} status: error: {exc}", file=sys.stderr)
+        return 2
+    result = bus_status(url, time.time(), down_after(settings.stale_after))
+    print(orjson.dumps(result).decode(), flush=True)
+    return 0 if result["state"] == "connected" else 1
 
 
 if __name__ == "__main__":

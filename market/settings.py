@@ -84,6 +84,7 @@ class Settings:
     db: str = DEFAULT_MARKET_DB  # MARKET_DB: sqlite:///PATH, postgresql://…, or none
     db_series_days: float = DEFAULT_DB_SERIES_DAYS  # one-second series kept this long
     db_candle_days: float = DEFAULT_DB_CANDLE_DAYS  # 0: candles, alerts, statuses forever
+    bus: str | None = None  # MARKET_BUS=redis://…: the dashboard reads a collector's bus
 
     @property
     def exchange(self) -> str:
@@ -150,6 +151,7 @@ class Settings:
                 get("MARKET_VIEWER_GRACE_SECONDS", str(DEFAULT_VIEWER_GRACE_SECONDS)),
             ),
             **_history_settings(get),
+            bus=parse_bus(env.get("MARKET_BUS", "")),
         )
 
 
@@ -394,6 +396,20 @@ def parse_whale_thresholds(env: Mapping[str, str]) -> tuple[tuple[str, float], .
             raise SettingsError(f"{name}: the name must end with a symbol ({exc})") from None
         out.append((symbol, parse_notional(name, value.strip())))
     return tuple(sorted(out))
+
+
+# -- MARKET_BUS (market/bus) ------------------------------------------------------------------
+
+
+def parse_bus(value: str) -> str | None:
+    """``MARKET_BUS``: empty (or ``none``) for the single process, else a ``redis://HOST[:PORT]
+    [/DB]`` URL (checked here; the password never appears in an error)."""
+    text = value.strip()
+    if not text or text.lower() == "none":
+        return None
+    from market.bus.link import check_url  # only a bus user imports redis
+
+    return check_url("MARKET_BUS", text)
 
 
 def parse_seed(value: str) -> int | None:

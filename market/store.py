@@ -131,6 +131,7 @@ class _Market:
     session: SessionStats = field(default_factory=SessionStats)
     session_started_at: float | None = None
     last_point_at: float = field(default=-math.inf)
+    remote: SessionView | None = None  # a bus reader's market: the collector's session figures
 
 
 class MarketStore:
@@ -329,6 +330,7 @@ class MarketStore:
             m.session = self._new_session(symbol)
             m.session_started_at = None
             m.last_point_at = -math.inf
+            m.remote = None
             self._version += 1
 
     def remove_market(self, exchange: str, symbol: str) -> None:
@@ -349,6 +351,145 @@ class MarketStore:
             if last_message_at is not None:
                 self._last_message_at[status.exchange] = last_message_at
             self._version += 1
+
+    # -- bus reader side (market/bus/reader.py): the collector's values, as published --------
+
+    def put_book(
+        self,
+        exchange: str,
+        symbol: str,
+        *,
+        source: Source,
+        bids: Levels,
+        asks: Levels,
+        update_id: int,
+        at: float | None,
+        synced: bool,
+        detail: str,
+        book_updates: int,
+        resyncs: int,
+    ) -> None:
+        """A book as a collector published it (its counters too); a synced one adds a series
+        point like ``update_book``."""
+        row = series_row(bids, asks, at) if synced and at is not None else NO_ROW
+        with self._lock:
+            m = self._market(exchange, symbol)
+            m.source = source
+            m.bids, m.asks = bids, asks
+            m.update_id = update_id
+            m.updated_at = at
+            m.synced = synced
+            m.detail = detail
+            m.book_updates = book_updates
+            m.resyncs = resyncs
+            self._version += 1
+            if row and at is not None and at - m.last_point_at >= self.series_interval:
+                m.last_point_at = at
+                cvd = m.remote.cvd if m.remote is not None else m.session.cvd
+                m.series.append((*row, cvd))
+
+    def put_trades(
+        self,
+        exchange: str,
+        symbol: str,
+        trades: Iterable[Trade],
+        seen: int,
+        session: SessionView,
+        *,
+        reset: bool = False,
+    ) -> None:
+        """Trades and session figures as a collector published them (no local session);
+        ``reset`` forgets the trades kept first (the collector's market started afresh)."""
+        with self._lock:
+            m = self._market(exchange, symbol)
+            if reset:
+                m.trades.clear()
+            m.trades.extend(trades)
+            m.trades_seen = seen
+            m.remote = session
+            self._version += 1
+
+    def put_session(self, exchange: str, symbol: str, session: SessionView) -> None:
+        with self._lock:
+            self._market(exchange, symbol).remote = session
+            self._version += 1
+
+    def add_alerts(self, alerts: Iterable[WhaleAlert]) -> None:
+        """Whale alerts computed elsewhere (a collector), newest last."""
+        with self._lock:
+            self._alerts.extend(alerts)
+            self._version += 1
+
+    def set_stale(self, exchange: str, symbol: str, detail: str) -> bool:
+        """Show a market's book as not live (kept, greyed: ``synced=False`` and why); False
+        when it already was not."""
+        with self._lock:
+            m = self._markets.get((exchange, symbol))
+            if m is None or not m.synced:
+                return False
+            m.synced = False
+            m.detail = detail
+            self._version += 1
+            return True
+
+    # -- bus publisher side ---------------------------------------------------------------------
+
+    def bus_views(
+        self,
+        trades_seen: Mapping[MarketKey, int],
+        *,
+        candles: int = 2,
+        max_trades: int = 500,
+        every: bool = False,
+    ) -> StoreSnapshot:
+        """Every market's book and counters, with only the trades after ``trades_seen`` (at
+        most ``max_trades``); the last ``candles`` candles and the session's alerts of the
+        markets with new trades (of all with ``every``); no series. Cheap enough to call every
+        100 ms with hundreds of markets."""
+        now = self._clock()
+        views: dict[MarketKey, MarketView] = {}
+        with self._lock:
+            version = self._version
+            for key, m in self._markets.items():
+                new = m.trades_seen - trades_seen.get(key, 0)
+                s = m.session
+                copy = every or new > 0
+                views[key] = MarketView(
+                    exchange=m.exchange,
+                    symbol=m.symbol,
+                    source=m.source,
+                    bids=m.bids,
+                    asks=m.asks,
+                    update_id=m.update_id,
+                    updated_at=m.updated_at,
+                    synced=m.synced,
+                    detail=m.detail,
+                    book_updates=m.book_updates,
+                    series=(),
+                    trades=_tail(m.trades, min(new, max_trades)) if new > 0 else (),
+                    trades_seen=m.trades_seen,
+                    resyncs=m.resyncs,
+                    ticker=m.ticker,
+                    session=SessionView(
+                        trades=s.trades,
+                        vwap=s.vwap,
+                        cvd=s.cvd,
+                        high=s.high if s.trades else None,
+                        low=s.low if s.trades else None,
+                        volatility_spread=s.volatility_spread,
+                        candles=tuple(s.minute.candles(candles)) if copy else (),
+                        alerts=tuple(s.alerts) if copy else (),
+                        whale_threshold=s.whale_threshold,
+                        started_at=m.session_started_at,
+                    ),
+                )
+            statuses = dict(self._statuses)
+            last_at = dict(self._last_message_at)
+        for name, status in statuses.items():
+            at = last_at.get(name)
+            if at is not None:
+                statuses[name] = replace(status, last_message_age_s=max(0.0, now - at))
+        return StoreSnapshot(now, version, MappingProxyType(views), MappingProxyType(statuses))
 
     # -- reader side --------------------------------------------------------------------------
 
@@ -390,7 +531,9 @@ class MarketStore:
                     trades_seen=m.trades_seen,
                     resyncs=m.resyncs,
                     ticker=m.ticker,
-                    session=_session_view(m.session, m.session_started_at, full),
+                    session=_session_view(m.session, m.session_started_at, full)
+                    if m.remote is None
+                    else _remote_view(m.remote, full),
                 )
             statuses = dict(self._statuses)
             last_at = dict(self._last_message_at)
@@ -491,6 +634,10 @@ def _session_view(s: SessionStats, started_at: float | None, full: bool) -> Sess
         whale_threshold=s.whale_threshold,
         started_at=started_at,
     )
+
+
+def _remote_view(view: SessionView, full: bool) -> SessionView:
+    return view if full or len(view.candles) <= 5 else replace(view, candles=view.candles[-5:])
 
 
 def _tail(items: deque[SeriesRow] | deque[Trade], n: int | None) -> tuple:  # type: ignore[type-arg]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 
-from app.components.fmt import tag, esc, fmt_bps, fmt_price, fmt_qty, qty_decimals
+from app.components.fmt import esc, fmt_bps, fmt_price, fmt_qty, qty_decimals, tag
 from market.events import Levels
 from market.metrics import cumulative_depth, top_of_book
 

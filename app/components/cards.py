@@ -6,9 +6,8 @@ page's cards with the store's values formatted by the same helpers.
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import streamlit as st

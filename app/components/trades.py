@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from app.components.fmt import tag, fmt_clock, fmt_notional, fmt_price, fmt_qty, qty_decimals
+from app.components.fmt import fmt_clock, fmt_notional, fmt_price, fmt_qty, qty_decimals, tag
 from market.events import Trade
 
 TAPE_ROWS = 50

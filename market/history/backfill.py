@@ -2,8 +2,9 @@
 
 The history writer calls ``request(exchange, symbol)`` when a live market appears (on start,
 and when a symbol is added); this thread asks the venue's REST API (the venue's own module
-builds the request and parses the answer: ``Session.klines_request`` / ``parse_klines``), and hands the candles to the writer, which stores them with
-``source='venue'`` and joins them before the session's. A refused or failing request is a
+builds the request and parses the answer: ``Session.klines_request`` / ``parse_klines``),
+and hands the candles to the writer, which stores them with ``source='venue'`` and joins
+them before the session's. A refused or failing request is a
 line in ``failures()`` (shown with the writer's status), never an exception; it is not retried
 blindly (the next start or re-add asks again).
 """

@@ -43,9 +43,9 @@ from market.history.db import (
     clean,
     parse_db_url,
 )
-from market.venues.base import Kline
 from market.settings import Settings
 from market.store import SERIES_COLUMNS, HistoryTake, MarketKey, MarketStore
+from market.venues.base import Kline
 
 log = logging.getLogger(__name__)
 
