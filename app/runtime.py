@@ -51,6 +51,8 @@ def _start_key(settings: Settings) -> tuple[object, ...]:
         except OSError:
             stamp = None
     return (settings, stamp)
+
+
 # Guarded by _lock too: the stop events of the demand sweepers started by get_demand.
 _sweepers: list[threading.Event] = []
 GRACE_VARIABLE = "MARKET_VIEWER_GRACE_SECONDS"
@@ -145,6 +147,8 @@ def get_demand() -> Demand:
         _sweepers.append(stop)
     threading.Thread(target=sweep, name="market-demand-sweep", daemon=True).start()
     return demand
+
+
 def history_of(worker: Worker) -> HistoryWriter | None:
     """The history writer started with ``worker`` (None when MARKET_DB=none)."""
     with _lock:

@@ -10,6 +10,9 @@
     └── FeedError
         ├── RegionBlocked      HTTP 451/403: the exchange refuses this location
         └── SnapshotError      a REST snapshot could not be fetched (retryable)
+
+Each carries a short message naming the problem (a value quoted at most in part, never a
+secret); library errors are translated at the boundary with ``raise … from exc``.
 """
 
 from __future__ import annotations
