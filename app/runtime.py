@@ -124,6 +124,11 @@ def viewer_grace() -> float:
 def get_demand() -> Demand:
     """What the open sessions want, feeding the worker the union (once per process)."""
     worker = get_worker()
+    if worker.settings.bus is not None:  # a bus reader: the collectors' exchanges are the default
+        from market.bus.feed import BusFeed
+
+        if isinstance(worker, BusFeed):
+            worker.wait_served(worker.settings.connection_timeout)
     defaults = worker.settings
 
     def apply(exchanges: tuple[str, ...], symbols: tuple[str, ...]) -> None:

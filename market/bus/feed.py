@@ -9,6 +9,7 @@ the market).
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from market.bus.reader import BusReader
@@ -39,6 +40,16 @@ class BusFeed:
     @property
     def running(self) -> bool:
         return self.reader.info().link.state != "stopped"
+
+    def wait_served(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until the bus says which exchanges are collected, so
+        the pages' defaults are the collectors' (True), not MARKET_EXCHANGE's."""
+        deadline = time.monotonic() + timeout
+        while not self.reader.exchanges():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     @property
     def settings(self) -> Settings:
