@@ -66,6 +66,7 @@ class Pipeline:
         self.tickers: dict[str, Ticker] = {}  # merged, by venue symbol
         self.resyncs = 0
         # the stage hook (``market bench``): ns spent in sync (apply included), metrics, store
+        # (the books' top levels and series rows, and the trades with their session figures)
         self.stage_ns: dict[str, int] | None = None
         pairs = symbols.items() if isinstance(symbols, Mapping) else ((s, s) for s in symbols)
         for venue, name in pairs:
@@ -114,8 +115,15 @@ class Pipeline:
                     trades.setdefault(event.symbol, []).append(event)
             elif type(event) is Ticker:
                 self._ticker(event)
+        if not trades:
+            return
+        stage_ns = self.stage_ns
+        if stage_ns is not None:
+            t0 = time.perf_counter_ns()
         for symbol, batch in trades.items():
             self.store.add_trades(self.exchange, self.names[symbol], batch)
+        if stage_ns is not None:
+            stage_ns["store"] += time.perf_counter_ns() - t0
 
     def _ticker(self, ticker: Ticker) -> None:
         """Merge: a field the exchange left out (None) keeps its last value."""
