@@ -45,7 +45,9 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, InvalidStatus):
         return f"HTTP {exc.response.status_code} at the handshake"
     if isinstance(exc, ConnectionClosed):
-        rcvd = exc.rcvd
+        rcvd, sent = exc.rcvd, exc.sent
+        if rcvd is None and sent is not None and sent.code == 1009:  # over the venue's size
+            return f"refused an oversized frame (code 1009: {sent.reason[:80]})"
         if rcvd is None:
             return "connection dropped (no close frame)"
         why = f": {rcvd.reason[:80]}" if rcvd.reason else ""
@@ -74,5 +76,5 @@ def http_get(url: str, timeout: float, limit: int) -> bytes:
         reason = getattr(exc, "reason", exc)
         raise SnapshotError(f"REST request failed: {str(reason)[:120]}") from exc
     if len(body) > limit:
-        raise SnapshotError(f"REST response larger than {limit // (1 << 20)} MB: refused")
+        raise SnapshotError(f"REST response over {limit:,} bytes: refused")
     return body

@@ -22,6 +22,7 @@ from market.errors import InvalidSymbol
 from market.events import FeedStatus
 from market.settings import Settings
 from market.store import MarketStore, MarketView
+from market.venues.binance import BinanceSession
 from market.worker import Timing, Worker, backoff
 from tests.conftest import wait_for
 from tests.fake_binance import FakeBinance
@@ -861,3 +862,37 @@ def test_stop_does_not_wait_for_a_hanging_snapshot(
     assert time.monotonic() - t0 < 1.0
     assert w._thread is not None and not w._thread.is_alive()
     assert status(w).state == "stopped"
+
+
+# -- a hostile endpoint cannot make us buffer more than a venue's largest real message -----------
+
+
+def test_a_frame_over_the_venues_cap_closes_that_connection_only(
+    fake: FakeBinance, make_worker: WorkerFactory
+) -> None:
+    w = make_worker(fake)
+    wait_connected(fake, w, 1)
+    fake.tick(2)
+    wait_truth(fake, w)
+    oversized = '{"stream":"btcusdt@depth@100ms","data":"' + "x" * BinanceSession.max_frame_bytes
+    fake.garbage(oversized + '"}')  # 1 MiB and a bit: refused by the socket, never buffered
+    wait_connected(fake, w, 2, snapshots=2)  # dropped (1009, message too big), connected again
+    s = next(x for x in rec(w).statuses_seen() if x.state == "reconnecting" and x.reconnects)
+    assert s.detail.startswith("refused an oversized frame (code 1009: "), s.detail
+    fake.tick(3)
+    wait_truth(fake, w)  # the books are rebuilt from fresh snapshots
+    assert fake.snapshot_requests == {BTC: 2, ETH: 2}
+
+
+def test_a_rest_body_over_the_venues_cap_is_refused_and_retried(
+    fake_btc: FakeBinance, make_worker: WorkerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(BinanceSession, "max_rest_bytes", 200)  # the snapshot is ~2 KB
+    w = make_worker(fake_btc, (BTC,))
+    wait_for(lambda: fake_btc.snapshot_requests[BTC] >= 2, 5.0, what="a retried snapshot")
+    details = [u.detail for u in rec(w).unsynced_seen(BTC)]
+    assert any(
+        d.startswith("snapshot failed (REST response over 200 bytes: refused); retrying in")
+        for d in details
+    ), details
+    assert not view(w, BTC).synced
