@@ -26,7 +26,13 @@ import streamlit as st
 from pandas.io.formats.style import Styler  # type: ignore[import-untyped]
 
 from app.components.fmt import DASH, esc, fmt_notional, fmt_price, price_decimals
-from app.components.status import REPLAY_BANNER, SIMULATED_BANNER, is_simulated, notice_html, status_html
+from app.components.status import (
+    REPLAY_BANNER,
+    SIMULATED_BANNER,
+    is_simulated,
+    notice_html,
+    status_html,
+)
 from market.events import FeedStatus
 from market.metrics import spread_bps, top_of_book
 from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
