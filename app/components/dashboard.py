@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-import weakref
 from dataclasses import dataclass
-from itertools import count
 
 import numpy as np
 import streamlit as st
@@ -45,7 +42,7 @@ from app.components.fmt import esc, price_decimals
 from app.components.selector import ChartChoice, chart_choice, render_selector
 from app.components.series import COL, RECENT_ROWS, series_array, shared_series_array, window
 from app.components.session import render_session, session_cards
-from app.components.shared import SharedCache
+from app.components.shared import SharedCache, owner_token
 from app.components.sidebar import Prefs
 from app.components.status import notice_html, render_status, source_label
 from app.components.trades import TAPE_ROWS, tape_html
@@ -117,20 +114,6 @@ def reference_price(view: MarketView, series: np.ndarray) -> float | None:
     return float(finite[-1]) if len(finite) else None
 
 
-_STORES: weakref.WeakKeyDictionary[MarketStore, int] = weakref.WeakKeyDictionary()
-_STORES_LOCK = threading.Lock()
-_SERIAL = count(1)
-
-
-def store_token(store: MarketStore) -> int:
-    """A number naming this store for as long as it lives (never reused, unlike ``id``)."""
-    with _STORES_LOCK:
-        token = _STORES.get(store)
-        if token is None:
-            token = _STORES[store] = next(_SERIAL)
-        return token
-
-
 @dataclass(frozen=True, slots=True)
 class Tick:
     """One market as a snapshot shows it, with what every tab derives from it alike."""
@@ -186,7 +169,7 @@ def market_tick(store: MarketStore, prefs: Prefs, choice: ChartChoice, share_s: 
     if share_s <= 0:
         return take_tick(*args)
     slot = math.floor(time.monotonic() / share_s)
-    shared = (store_token(store), key, prefs.series_points, trades, prefs.window_s, slot)
+    shared = (owner_token(store), key, prefs.series_points, trades, prefs.window_s, slot)
     return _TICKS.get(shared, lambda: take_tick(*args))
 
 
@@ -196,7 +179,7 @@ def chart_figure(
     """The chosen chart of this tick, built and encoded once per store version and view."""
     view = tick.view
     assert view is not None
-    key = (store_token(store), tick.snap.version, view.exchange, view.symbol, choice,
+    key = (owner_token(store), tick.snap.version, view.exchange, view.symbol, choice,
            prefs.depth, prefs.window, tick.decimals, tick.synced, tick.simulated)  # fmt: skip
 
     def build() -> EncodedFigure:

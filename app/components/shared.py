@@ -13,13 +13,29 @@ Market data lives here only as derived, bounded, shared values, never per sessio
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from itertools import count
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
 DEFAULT_ENTRIES = 48
+
+_OWNERS: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
+_OWNERS_LOCK = threading.Lock()
+_SERIAL = count(1)
+
+
+def owner_token(owner: object) -> int:
+    """A number naming ``owner`` (a store) for as long as it lives: unlike ``id``, never
+    reused by a later object, so a cache key with it never matches another store's values."""
+    with _OWNERS_LOCK:
+        token = _OWNERS.get(owner)
+        if token is None:
+            token = _OWNERS[owner] = next(_SERIAL)
+        return token
 
 
 class SharedCache(Generic[V]):
