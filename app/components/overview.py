@@ -359,26 +359,30 @@ def overview_frame(rows: Sequence[OverviewRow]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=list(COLUMNS))
 
 
+# prices as rounded (``round_price``): "%g" (sprintf-js) prints the number as JavaScript
+# does, its shortest form. The default cuts at 4 decimals (a 0.000012 coin shows as 0.00001);
+# "plain" prints 20 digits of binary noise (490.67999999999995).
+PRICE = "%g"
 COLUMN_CONFIG = {
-    "Symbol": st.column_config.TextColumn("Symbol", width=104, pinned=True),
-    "Exchange": st.column_config.TextColumn("Exchange", width=88),
+    "Symbol": st.column_config.TextColumn("Symbol", width=92),
+    "Exchange": st.column_config.TextColumn("Exchange", width=72),
     "Source": st.column_config.TextColumn(
-        "Source", width=92, help="SIMULATED: generated locally, not a real market"
+        "Source", width=84, help="SIMULATED: generated locally, not a real market"
     ),
     "Last hour": st.column_config.LineChartColumn(
         "Last hour",
-        width=110,
+        width=80,
         color="auto",
         help="the price over the last hour, one point a minute (closes of the one-minute "
         "trade candles, then the last price); green when it rose, red when it fell",
     ),
-    "Last": st.column_config.NumberColumn("Last", help="last trade price"),
+    "Last": st.column_config.NumberColumn("Last", format=PRICE, help="last trade price"),
     "24h %": st.column_config.NumberColumn(
-        "24h %", format="%+.2f %%", width=80, help="change over 24 h, in percent"
+        "24h %", format="%+.2f %%", width=68, help="change over 24 h, in percent"
     ),
     "24h range": st.column_config.ProgressColumn(
         "24h range",
-        width=96,
+        width=76,
         format="%.0f %%",
         min_value=0.0,
         max_value=100.0,
@@ -387,22 +391,26 @@ COLUMN_CONFIG = {
     "24h volume": st.column_config.NumberColumn(
         "24h volume",
         format="compact",
-        width=88,
+        width=78,
         help="traded over 24 h, in the quote currency (base units where the venue gives "
         "only those)",
     ),
-    "24h high": st.column_config.NumberColumn("24h high"),
-    "24h low": st.column_config.NumberColumn("24h low"),
-    "Bid": st.column_config.NumberColumn("Bid", help="best bid: the book while synced"),
-    "Ask": st.column_config.NumberColumn("Ask", help="best ask: the book while synced"),
+    "24h high": st.column_config.NumberColumn("24h high", format=PRICE),
+    "24h low": st.column_config.NumberColumn("24h low", format=PRICE),
+    "Bid": st.column_config.NumberColumn(
+        "Bid", format=PRICE, help="best bid: the book while synced"
+    ),
+    "Ask": st.column_config.NumberColumn(
+        "Ask", format=PRICE, help="best ask: the book while synced"
+    ),
     "Spread (bps)": st.column_config.NumberColumn(
         "Spread bps",
         format="%.2f",
-        width=80,
+        width=74,
         help="(ask - bid) / mid in basis points (1 bp = 0.01 %)",
     ),
     "Feed": st.column_config.TextColumn(
-        "Feed", width="medium", help="the exchange's feed state; why a book is not synced"
+        "Feed", width=84, help="the exchange's feed state; why a book is not synced"
     ),
 }
 
