@@ -17,7 +17,7 @@ import pytest
 
 from app.components import dashboard
 from app.components.charts import candles_spec, depth_spec, encoded, flow_spec, price_spec
-from app.components.dashboard import chart_figure, market_tick
+from app.components.dashboard import chart_figure, market_tick, tick_panels
 from app.components.selector import ChartChoice
 from app.components.series import extend_series, series_array, shared_series_array
 from app.components.shared import SharedCache
@@ -193,6 +193,9 @@ def test_tabs_refreshing_together_share_one_snapshot_and_one_figure() -> None:
     builds = dashboard._FIGURES.builds
     figures = {id(chart_figure(store, tick, PREFS, choice)) for _ in range(10)}
     assert len(figures) == 1 and dashboard._FIGURES.builds == builds + 1
+    panels = {id(tick_panels(store, tick)) for _ in range(10)}
+    assert len(panels) == 1
+    assert "ORDER BOOK · BTCUSDT" in tick_panels(store, tick).ladder
     # a page run takes its own snapshot, and a change of the store is a new figure
     fresh = market_tick(store, PREFS, choice, share_s=0.0)
     assert fresh is not tick and fresh.snap.version == tick.snap.version

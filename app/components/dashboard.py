@@ -197,6 +197,46 @@ def chart_figure(
     return _FIGURES.get(key, build)
 
 
+@dataclass(frozen=True, slots=True)
+class Panels:
+    """The tables of a tick, as HTML: the same for every tab that shows the tick."""
+
+    alerts: str
+    ladder: str
+    tape: str
+
+
+_PANELS: SharedCache[Panels] = SharedCache(entries=32)
+
+
+def tick_panels(store: MarketStore, tick: Tick) -> Panels:
+    """The whale alerts, the order book ladder and the trades tape of this tick, built once
+    per store version (whichever tab asks first)."""
+    view = tick.view
+    assert view is not None
+    key = (owner_token(store), tick.snap.version, view.exchange, view.symbol, len(view.trades),
+           tick.decimals, tick.simulated)  # fmt: skip
+
+    def build() -> Panels:
+        simulated = tick.simulated
+        alerts = alerts_html(
+            tick.snap.alerts,
+            simulated=set(tick.simulated_markets),
+            symbol=view.symbol,
+            threshold=view.session.whale_threshold,
+        )
+        ladder = (
+            ladder_html(
+                view.bids, view.asks, tick.decimals, symbol=view.symbol, simulated=simulated
+            )
+            if tick.synced
+            else ""
+        )
+        return Panels(alerts, ladder, tape_html(view.trades, tick.decimals, simulated=simulated))
+
+    return _PANELS.get(key, build)
+
+
 def draw(
     store: MarketStore, prefs: Prefs, choice: ChartChoice | None = None, *, share_s: float = 0.0
 ) -> float:
@@ -217,6 +257,7 @@ def draw(
         return time.perf_counter() - started
 
     series, decimals, synced = tick.series, tick.decimals, tick.synced
+    panels = tick_panels(store, tick)
     if synced:
         recent = series_array(view.series[-RECENT_ROWS:])  # full resolution for the deltas
         render_cards(card_values(view, recent, prefs.depth, decimals))
@@ -241,23 +282,11 @@ def draw(
             theme=None,
             config=PLOTLY_CONFIG,
         )
-        st.html(
-            alerts_html(
-                snap.alerts,
-                simulated=sims,
-                symbol=view.symbol,
-                threshold=view.session.whale_threshold,
-            )
-        )
+        st.html(panels.alerts)
     with middle:
-        if synced:
-            st.html(
-                ladder_html(view.bids, view.asks, decimals, symbol=view.symbol, simulated=simulated)
-            )
-        else:
-            st.html(notice_html("order book hidden until it is synced"))
+        st.html(panels.ladder if synced else notice_html("order book hidden until it is synced"))
     with right:
-        st.html(tape_html(view.trades, decimals, simulated=simulated))
+        st.html(panels.tape)
     return time.perf_counter() - started
 
 
