@@ -1,14 +1,19 @@
 """CPU share of the Streamlit server per open browser tab, at the page's 0.8 s refresh.
 
-    .venv/bin/python bench/tabs.py [--tabs 0 1 3] [--seconds 30] [--page market|overview]
+    .venv/bin/python bench/tabs.py [--tabs 0 1 10] [--seconds 30] [--page market|overview]
                                    [--symbols 3]
 
 Starts the dashboard on the simulated feed (``MARKET_EXCHANGE=mock``) on a free port, then for
 each tab count opens that many tabs in Debian's chromium (Playwright, ``/usr/bin/chromium``),
-waits for the first refresh, and samples the server process's CPU time (user + system, from
-/proc, every thread: the feed, the fragment runs, the websocket writes) over ``--seconds``.
-The server with 0 tabs (after one visit has started the worker) is the feed alone; the difference per tab is what a viewer costs.
-Bounded: every tab count runs for ``--seconds``, then the server and the browser stop.
+each in its own browser context (as separate viewers), waits for the first refresh, and
+samples the server process's CPU time (user + system, from /proc, every thread: the feed, the
+fragment runs, the websocket writes) over ``--seconds``. Each tab counts its own redraws (the
+footer changes once a run), so a tab the browser throttled shows up as fewer refreshes per
+second instead of as a cheap tab. The server with 0 tabs (after one visit has started the
+worker) is the feed alone; the difference per tab is what a viewer costs. CPU time is what
+the server itself used, so other load on the machine changes it little (the load average is
+printed with each line). Bounded: every tab count runs for ``--seconds``, then the server and
+the browser stop.
 """
 
 from __future__ import annotations
@@ -52,9 +57,21 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"the server did not answer at {url} within {timeout:.0f} s")
 
 
+# Counts the fragment's redraws: each run writes a new footer ("render 12.3 ms · ...").
+COUNT_REDRAWS = """() => {
+    window.__redraws = 0;
+    let last = '';
+    new MutationObserver(() => {
+        const f = document.querySelector('.footer');
+        const text = f ? f.textContent : '';
+        if (text !== last) { last = text; window.__redraws += 1; }
+    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tabs", type=int, nargs="+", default=[0, 1, 3])
+    parser.add_argument("--tabs", type=int, nargs="+", default=[0, 1, 10])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--page", choices=("market", "overview"), default="market")
     parser.add_argument("--symbols", type=int, default=3)
@@ -89,21 +106,37 @@ def main() -> None:
                 warm.wait_for_selector('[data-testid="stMarkdownContainer"]', timeout=60_000)
                 warm.close()
                 for n in args.tabs:
-                    context = browser.new_context(viewport={"width": 1400, "height": 900})
-                    pages = [context.new_page() for _ in range(n)]
+                    contexts = [
+                        browser.new_context(viewport={"width": 1400, "height": 900})
+                        for _ in range(n)
+                    ]
+                    pages = [context.new_page() for context in contexts]
                     for page in pages:
                         page.goto(url)
-                        page.wait_for_selector(
-                            '[data-testid="stMarkdownContainer"]', timeout=60_000
-                        )
+                        page.wait_for_selector(".footer", state="attached", timeout=120_000)
+                        page.evaluate(COUNT_REDRAWS)
                     time.sleep(3.0)  # warm-up: the first runs build caches
+                    runs0 = [int(page.evaluate("window.__redraws")) for page in pages]
                     c0, w0 = cpu_seconds(server.pid), time.monotonic()
                     time.sleep(args.seconds)
                     c1, w1 = cpu_seconds(server.pid), time.monotonic()
+                    runs = [
+                        int(page.evaluate("window.__redraws")) - r
+                        for page, r in zip(pages, runs0, strict=True)
+                    ]
                     share = (c1 - c0) / (w1 - w0)
-                    results.append({"tabs": n, "server_cpu_share_of_one_core": round(share, 3)})
+                    results.append(
+                        {
+                            "tabs": n,
+                            "page": args.page,
+                            "server_cpu_share_of_one_core": round(share, 4),
+                            "redraws_per_s_per_tab": round(sum(runs) / max(n, 1) / (w1 - w0), 2),
+                            "loadavg_1m": os.getloadavg()[0],
+                        }
+                    )
                     print(json.dumps(results[-1]), flush=True)
-                    context.close()
+                    for context in contexts:
+                        context.close()
             finally:
                 browser.close()
     finally:
@@ -117,7 +150,12 @@ def main() -> None:
         for r in results:
             if r["tabs"]:
                 per_tab = (r["server_cpu_share_of_one_core"] - base) / r["tabs"]
-                print(json.dumps({"tabs": r["tabs"], "cpu_share_per_tab": round(per_tab, 3)}))
+                line = {
+                    "tabs": r["tabs"],
+                    "page": args.page,
+                    "cpu_share_per_tab": round(per_tab, 4),
+                }
+                print(json.dumps(line))
 
 
 if __name__ == "__main__":

@@ -4,14 +4,13 @@ simulated feed."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from app.components.overview import (
@@ -165,6 +164,7 @@ def test_rows_have_exact_values(rows: list[OverviewRow]) -> None:
         spread_bps=0.15625,
         feed="live",
         feed_class="ok",
+        spark=(64_000.0,),
     )
     # book not synced: bid and ask from the ticker (1 / 3,200 = 3.125 bps); base volume only
     assert by_key["bybit", "ETHUSDT"] == OverviewRow(
@@ -182,6 +182,7 @@ def test_rows_have_exact_values(rows: list[OverviewRow]) -> None:
         spread_bps=3.125,
         feed="live · unsynced: resyncing: update id jumped",
         feed_class="warn",
+        spark=(3_200.0,),
         unsynced="resyncing: update id jumped",
     )
     assert by_key["mock", "SOLUSDT"] == OverviewRow(
@@ -199,6 +200,7 @@ def test_rows_have_exact_values(rows: list[OverviewRow]) -> None:
         spread_bps=62.5,
         feed="simulated",
         feed_class="sim",
+        spark=(160.5, 160.5),
     )
     assert by_key["hyperliquid", "BTCUSDT"] == OverviewRow(
         exchange="hyperliquid",
@@ -215,6 +217,7 @@ def test_rows_have_exact_values(rows: list[OverviewRow]) -> None:
         spread_bps=None,
         feed="waiting",
         feed_class="warn",
+        spark=(),
     )
     eth = by_key["binance", "ETHUSDT"]  # a ticker with the last price only
     assert (eth.last, eth.change_pct, eth.volume, eth.high, eth.low) == (3_201.0,) + (None,) * 4
@@ -415,15 +418,48 @@ def test_formatters_and_count() -> None:
 def test_frame_keeps_numbers_and_unknown_is_nan(rows: list[OverviewRow]) -> None:
     frame = overview_frame(rows)
     assert list(frame.columns) == [
-        "Symbol", "Exchange", "Source", "Last", "24h %", "24h volume", "24h high", "24h low",
-        "Bid", "Ask", "Spread (bps)", "Feed",
+        "Symbol", "Exchange", "Source", "Last hour", "Last", "24h %", "24h range",
+        "24h volume", "24h high", "24h low", "Bid", "Ask", "Spread (bps)", "Feed",
     ]  # fmt: skip
     assert len(frame) == len(WATCHED)
     assert frame.loc[0, "Last"] == 64_000.0 and frame.loc[0, "Spread (bps)"] == 0.15625
-    assert frame["24h %"].dtype == "float64"
+    assert frame.loc[0, "24h range"] == (64_000.0 - 62_500.0) / (66_000.0 - 62_500.0) * 100
+    assert frame.loc[0, "Last hour"] == [64_000.0]  # no trade yet: the last price alone
+    assert frame["24h %"].dtype == "float64" and frame["24h range"].dtype == "float64"
     hyper = frame.loc[3]
     assert hyper["Symbol"] == "BTCUSDT" and hyper["Exchange"] == "hyperliquid"
     assert all(math.isnan(hyper[c]) for c in ("Last", "24h %", "24h volume", "Bid", "Spread (bps)"))
+    assert math.isnan(hyper["24h range"]) and hyper["Last hour"] == []
+
+
+def test_the_sparkline_is_the_last_hour_one_point_a_minute() -> None:
+    store = MarketStore(clock=lambda: T)
+    store.set_status(FeedStatus("mock", state="simulated", source="simulated"), T)
+    minute = 60_000
+    t0 = int(T * 1000) - 90 * minute
+    trades = [
+        Trade("mock", "BTCUSDT", 100.0 + i, 1.0, "buy", t0 + i * minute + 5) for i in range(90)
+    ]
+    store.add_trades("mock", "BTCUSDT", trades)
+    store.update_ticker("mock", "BTCUSDT", Ticker("mock", "BTCUSDT", last=200.123456, low=90.0,
+                                                  high=210.0))  # fmt: skip
+    (row,) = overview_rows(store.snapshot(series=False, max_trades=1), [("mock", "BTCUSDT")])
+    assert row.spark == (*tuple(100.0 + i for i in range(31, 90)), 200.123456)
+    assert len(row.spark) == 60
+    assert row.range_pct == (200.123456 - 90.0) / 120.0 * 100
+    frame = overview_frame([row])
+    assert frame.loc[0, "Last hour"][-1] == 200.12  # rounded as the price cells are
+    assert frame.loc[0, "Last"] == 200.12
+    outside = market_row(("mock", "X"), None, None)
+    assert outside.range_pct is None and outside.spark == ()
+
+
+def test_range_is_clipped_and_unknown_without_a_range() -> None:
+    base = market_row(("mock", "X"), None, None)
+    fields = {f: getattr(base, f) for f in OverviewRow.__slots__}  # type: ignore[attr-defined]
+    above = OverviewRow(**{**fields, "last": 12.0, "low": 8.0, "high": 11.0})
+    flat = OverviewRow(**{**fields, "last": 10.0, "low": 10.0, "high": 10.0})
+    assert above.range_pct == 100.0 and flat.range_pct is None
 
 
 # -- the fragment through AppTest -------------------------------------------------------------
@@ -436,20 +472,10 @@ def overview_script(store: object, watched: object) -> None:
     overview_panel(store, lambda: watched)
 
 
-def display_values(at: AppTest) -> pd.DataFrame:
-    """What the table shows in each cell (the Styler's display values)."""
-    proto = at.dataframe[0].proto.arrow_data
-    return dataframe_util.convert_arrow_bytes_to_pandas_df(proto.styler.display_values)
-
-
-def cell_css(at: AppTest) -> dict[tuple[int, int], str]:
-    """(row, column) → the CSS declarations the Styler gave that cell."""
-    out: dict[tuple[int, int], str] = {}
-    for line in at.dataframe[0].proto.arrow_data.styler.styles.splitlines():
-        selectors, _, declarations = line.partition(" { ")
-        for row, col in re.findall(r"row(\d+)_col(\d+)", selectors):
-            out[int(row), int(col)] = declarations.rstrip(" }")
-    return out
+def column_config(at: AppTest) -> dict[str, dict[str, object]]:
+    """The ``column_config`` the table was sent with, by column."""
+    config: dict[str, dict[str, object]] = json.loads(at.dataframe[0].proto.columns)
+    return config
 
 
 def test_overview_fragment_shows_the_store(rows: list[OverviewRow]) -> None:
@@ -473,43 +499,36 @@ def test_overview_fragment_shows_the_store(rows: list[OverviewRow]) -> None:
     table = at.dataframe[0].value
     expected = keys(sort_rows(rows, DEFAULT_SORT))
     assert list(zip(table["Symbol"], table["Exchange"], strict=True)) == expected
-    assert table.iloc[0].tolist()[:11] == [
-        "BTCUSDT", "binance", "live", 64_000.0, 2.5, 7.8e8, 66_000.0, 62_500.0, 63_999.5,
-        64_000.5, 0.15625,
+    first = table.iloc[0].tolist()
+    assert first[:3] == ["BTCUSDT", "binance", "live"] and list(first[3]) == [64_000.0]
+    assert first[4:] == [
+        64_000.0, 2.5, 1500 / 3500 * 100, 7.8e8, 66_000.0, 62_500.0, 63_999.5, 64_000.5,
+        0.15625, "live",
     ]  # fmt: skip
-    shown = display_values(at)
-    assert shown.iloc[0].tolist() == [
-        "BTCUSDT", "binance", "live", "64,000.00", "+2.50 %", "780.0M", "66,000.00",
-        "62,500.00", "63,999.50", "64,000.50", "0.16", "live",
-    ]  # fmt: skip
-    eth_bybit = shown.iloc[expected.index(("ETHUSDT", "bybit"))].tolist()
-    assert eth_bybit == [
-        "ETHUSDT", "bybit", "live", "3,200.00", "-1.25 %", "5.00k", "3,300.00", "3,100.00",
-        "3,199.50", "3,200.50", "3.12", "live · unsynced: resyncing: update id jumped",
-    ]  # fmt: skip
-    hyper = shown.iloc[expected.index(("BTCUSDT", "hyperliquid"))].tolist()
-    assert hyper == ["BTCUSDT", "hyperliquid", "live"] + ["—"] * 8 + ["waiting"]
-    sources = dict(zip(zip(shown["Symbol"], shown["Exchange"], strict=True), shown["Source"],
+    sol = table.iloc[expected.index(("SOLUSDT", "mock"))]
+    assert list(sol["Last hour"]) == [160.5, 160.5]  # the one trade's candle, then the last
+    assert sol["Source"] == "SIMULATED" and sol["24h range"] == 11.5 / 12 * 100
+    eth_bybit = table.iloc[expected.index(("ETHUSDT", "bybit"))]
+    assert eth_bybit["Feed"] == "live · unsynced: resyncing: update id jumped"
+    hyper = table.iloc[expected.index(("BTCUSDT", "hyperliquid"))]
+    assert list(hyper["Last hour"]) == [] and hyper["Feed"] == "waiting"
+    assert all(math.isnan(hyper[c]) for c in ("Last", "24h %", "24h range", "Bid", "Ask"))
+    sources = dict(zip(zip(table["Symbol"], table["Exchange"], strict=True), table["Source"],
                        strict=True))  # fmt: skip
     assert {k for k, v in sources.items() if v == "SIMULATED"} == {
         k[::-1] for k in WATCHED if k[0] == "mock"
     }
-    for text in shown.to_numpy().ravel():
-        assert text not in ("nan", "NaN", "None", "<NA>", "")
 
-    # colours: change green up, red down; the SIMULATED source amber
-    css = cell_css(at)
-    change = list(table.columns).index("24h %")
-    colours = {expected[r]: css.get((r, change)) for r in range(len(expected))}
-    assert colours == {
-        k: "color: #0ecb81" if r.change_pct > 0 else "color: #f6465d" if r.change_pct < 0 else None
-        for k, r in ((k, next(r for r in rows if keys([r])[0] == k)) for k in expected)
-        if r.change_pct is not None
-    } | {("BTCUSDT", "hyperliquid"): None, ("ETHUSDT", "binance"): None}
-    sol = expected.index(("SOLUSDT", "mock"))
-    assert css[sol, 2] == "color: #f0b90b"  # SIMULATED, amber
-    assert (0, 2) not in css  # live: the theme's colour
-    assert css[0, 11] == "color: #0ecb81"  # feed "live"
+    # how the browser draws it: a sparkline, a range bar, formats; unknown as "—"
+    config = column_config(at)
+    assert config["Last hour"]["type_config"] == {"type": "line_chart", "color": "auto"}
+    assert config["24h range"]["type_config"] == {
+        "type": "progress", "format": "%.0f %%", "min_value": 0.0, "max_value": 100.0,
+    }  # fmt: skip
+    assert config["24h %"]["type_config"] == {"type": "number", "format": "%+.2f %%"}
+    assert config["24h volume"]["type_config"] == {"type": "number", "format": "compact"}
+    assert config["Spread (bps)"]["type_config"] == {"type": "number", "format": "%.2f"}
+    assert at.dataframe[0].proto.placeholder == "—"
 
     at.selectbox(key="overview_sort").select("24h change, losers first").run()
     assert not at.exception
@@ -569,7 +588,10 @@ def test_overview_page_matches_the_store(page: AppTest) -> None:
     rows = sort_rows(overview_rows(snap, watched_markets(worker.settings)), DEFAULT_SORT)
     table = page.dataframe[0].value
     want = overview_frame(rows)
-    assert table.drop(columns="Feed").values.tolist() == want.drop(columns="Feed").values.tolist()
+    numbers = ["Last hour", "Feed"]
+    assert table.drop(columns=numbers).values.tolist() == want.drop(columns=numbers).values.tolist()
+    assert [list(s) for s in table["Last hour"]] == list(want["Last hour"])
+    assert all(len(s) >= 1 for s in want["Last hour"])
     assert list(table["Feed"]) == ["stopped"] * 3  # the worker was stopped above
     assert all(r.source == "SIMULATED" and r.change_pct is not None for r in rows)
     assert SIMULATED_BANNER in [h.value for h in page.html]

@@ -2,8 +2,9 @@
 by Playwright, the app started as ``run_mock.sh`` starts it, every wait a poll with a deadline.
 
 ``st.dataframe`` draws on a canvas; its rows are read through the grid's ARIA table
-(``aria-rowcount``, the ``glide-cell-<col>-<row>`` cells Glide keeps for the visible rows)
-and the "N markets" line the page writes. Screenshots (1400×900) go to ``artifacts/``.
+(``aria-rowcount``, the ``glide-cell-<col>-<row>`` cells Glide keeps for the visible rows:
+the raw values, a sparkline's as its comma-separated points) and the "N markets" line the
+page writes. Screenshots (1400×900) go to ``artifacts/``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
+def page(browser: Any, server: str) -> Iterator[Any]:  # noqa: F811
     context = browser.new_context(viewport=VIEWPORT)
     pg = context.new_page()
     pg.set_default_timeout(30_000)
@@ -83,12 +84,20 @@ def wait_refreshes(page: Any, n: int = 2) -> None:
         wait_for(lambda b=before: footer(page) != b, timeout=10.0, interval=0.05, what="a redraw")
 
 
+# the grid's columns, in order
+COLUMNS = (
+    "Symbol", "Exchange", "Source", "Last hour", "Last", "24h %", "24h range", "24h volume",
+    "24h high", "24h low", "Bid", "Ask", "Spread bps", "Feed",
+)  # fmt: skip
+C = {name: i for i, name in enumerate(COLUMNS)}
+
+
 def open_overview(page: Any) -> None:
     page.goto(f"{page.base_url}/overview")
     page.locator(f'.ovcount[data-markets="{N}"]').wait_for()
     page.locator(GRID).first.wait_for()
     wait_for(
-        lambda: all(r[3] != "—" for r in visible_rows(page)),
+        lambda: all(r[C["Last"]] not in ("—", "") for r in visible_rows(page)),
         timeout=20.0,
         what="prices in every visible row",
     )
@@ -99,7 +108,9 @@ def test_overview_lists_100_simulated_markets(page: Any) -> None:
     assert page.locator(".ovcount").inner_text().startswith(f"{N} markets · 1 exchange (mock)")
     grid = page.locator(f"{GRID} table[role=grid]")
     assert grid.get_attribute("aria-rowcount") == str(N + 1)  # the header row and 100 markets
-    assert grid.get_attribute("aria-colcount") == "12"
+    assert grid.get_attribute("aria-colcount") == str(len(COLUMNS))
+    headers = page.locator(f"{GRID} thead th").all_inner_texts()
+    assert [h.strip() for h in headers] == list(COLUMNS)
     assert page.locator(".simbanner").is_visible()
     assert "SIMULATED DATA" in page.locator(".simbanner").inner_text()
     assert page.locator('.statusbar[data-state="simulated"]').is_visible()
@@ -111,16 +122,20 @@ def test_overview_lists_100_simulated_markets(page: Any) -> None:
     for row in rows:
         assert re.fullmatch(r"SYM\d{3}USDT", row[0]), row
         assert row[1:3] == ["mock", "SIMULATED"]
-        last, change, volume, high, low, bid, ask, spread = map(float, row[3:11])
+        spark = [float(p) for p in row[C["Last hour"]].split(",")]
+        last, change, where, volume, high, low, bid, ask, spread = map(float, row[4:13])
+        assert 1 <= len(spark) <= 60 and spark[-1] == last, row  # ends at the last price
         assert -9.0 < change < 9.0, row
         assert 0 < low <= last <= high and 0 < bid < ask and volume > 1e5 and spread > 0, row
-        assert row[11] == "simulated"
+        assert abs(where - (last - low) / (high - low) * 100) < 1e-6, row
+        assert row[C["Feed"]] == "simulated"
     # default order: 24 h volume, largest first
-    volumes = [float(r[5]) for r in rows]
+    volumes = [float(r[C["24h volume"]]) for r in rows]
     assert volumes == sorted(volumes, reverse=True)
     # movers agree with the numbers: the top gainer's change is at least any shown below
     top = page.locator("table.movers tr.up td.chg").first.inner_text()
-    assert float(top.rstrip(" %")) >= max(float(r[4]) for r in rows) - 0.5  # a redraw apart
+    best = max(float(r[C["24h %"]]) for r in rows)
+    assert float(top.rstrip(" %")) >= best - 0.5  # a redraw apart
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(ARTIFACTS / "overview-100.png"))
 
@@ -145,12 +160,14 @@ def test_sort_select_stays_open_across_refreshes_and_sorts(page: Any) -> None:
     page.get_by_role("option", name="24h change, losers first").click()
     wait_for(
         lambda: (
-            (changes := [float(r[4]) for r in visible_rows(page)]) and changes == sorted(changes)
+            (changes := [float(r[C["24h %"]]) for r in visible_rows(page)])
+            and changes == sorted(changes)
         ),
         timeout=10.0,
         what="the grid sorted by change, losers first",
     )
-    assert float(visible_rows(page)[0][4]) < -5.0  # 100 markets: the worst fell by over 5 %
+    worst = float(visible_rows(page)[0][C["24h %"]])
+    assert worst < -5.0  # 100 markets: the worst fell by over 5 %
 
 
 def test_navigation_between_the_pages(page: Any) -> None:

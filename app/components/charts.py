@@ -7,13 +7,23 @@
 - Candles: OHLC with volume bars and the VWAP line, at one timeframe.
 - Depth: cumulative bid and ask size against price, the mid between.
 
-Long series are min-max decimated to ``MAX_DRAWN_POINTS``. ``layout.uirevision`` is constant
-per market and chart so Plotly keeps a user's zoom across updates whenever the browser-side
-chart is updated in place rather than rebuilt (Streamlit 1.67 rebuilds it: Pause keeps zoom).
+Each chart has a ``*_spec`` builder that returns the plain figure dict (``{"data": [...],
+"layout": {...}}``, numpy arrays in it) and a ``build_*_figure`` twin that wraps it in a
+``go.Figure`` (tests inspect those; ``go.Figure(spec)`` validates every property in full).
+The page sends ``encoded(spec)``: the dict with its arrays already in Plotly's base64 typed
+form, built once per tick and shared by every tab (see ``app.components.shared``), so no tab
+pays for Plotly's object tree, deep copy and encoding pass (~10 ms a figure).
+
+Long series are min-max decimated to ``MAX_DRAWN_POINTS`` (about two points per pixel of the
+chart's width); y values go as float32 (~7 digits, plenty to draw). ``layout.uirevision`` is
+constant per market and chart so Plotly keeps a user's zoom across updates whenever the
+browser-side chart is updated in place rather than rebuilt (Streamlit 1.67 rebuilds it: Pause
+keeps zoom).
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,11 +78,64 @@ def _trace(kind: str, **props: Any) -> dict[str, Any]:
     return {"type": kind, **props}
 
 
-def _figure(traces: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
-    """A figure built without Plotly's per-property validation (~4 ms less per figure, a
-    fifth of the page's budget). tests/test_views.py validates every builder's output in
-    full (``go.Figure(fig.to_dict())``), so a misspelt property still fails a test."""
-    return go.Figure(data=traces, layout=layout, _validate=False)
+FigureSpec = dict[str, Any]  # {"data": [trace dicts], "layout": {...}}: what Plotly.js draws
+
+
+def _figure(traces: list[dict[str, Any]], layout: dict[str, Any]) -> FigureSpec:
+    return {"data": traces, "layout": layout}
+
+
+def as_figure(spec: FigureSpec) -> go.Figure:
+    """The spec as a ``go.Figure``, without Plotly's per-property validation (tests validate
+    every builder's output in full with ``go.Figure(fig.to_dict())``)."""
+    return go.Figure(data=spec["data"], layout=spec["layout"], _validate=False)
+
+
+_TYPED = {"float32": "f4", "float64": "f8", "int32": "i4", "uint8": "u1", "int8": "i1"}
+
+
+def _encode(value: Any) -> Any:
+    """A copy of ``value`` with every 1-D numpy array of a type Plotly.js reads as a typed
+    array turned into ``{"dtype", "bdata"}`` (as ``go.Figure.to_dict`` does); other values
+    as they are. The spec itself is left untouched."""
+    if isinstance(value, dict):
+        return {k: v if k == "range" else _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    if isinstance(value, np.ndarray):
+        dtype = _TYPED.get(str(value.dtype))
+        if dtype is None or value.ndim != 1 or value.size == 0:
+            return value.tolist()
+        data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode("ascii")
+        return {"dtype": dtype, "bdata": data}
+    return value
+
+
+class EncodedFigure(go.Figure):  # type: ignore[misc]
+    """A figure spec in the exact form ``st.plotly_chart`` sends to the browser, encoded
+    once: ``st.plotly_chart`` asks a ``go.Figure`` only for ``to_dict()``, then serializes
+    that dict, so every tab that shows the same figure skips Plotly's object tree, its deep
+    copy and its encoding pass. Read-only: nothing of ``go.Figure`` but ``to_dict`` works."""
+
+    def __init__(self, spec: FigureSpec) -> None:  # go.Figure's own __init__ is never run
+        object.__setattr__(
+            self, "_encoded", {"data": _encode(spec["data"]), "layout": spec["layout"]}
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        encoded: dict[str, Any] = object.__getattribute__(self, "_encoded")
+        return encoded
+
+    @property
+    def payload_bytes(self) -> int:
+        """The size of the JSON the browser gets (bench/page_time.py prints it)."""
+        import orjson
+
+        return len(orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def encoded(spec: FigureSpec) -> EncodedFigure:
+    return EncodedFigure(spec)
 
 
 def _axis() -> dict[str, Any]:
@@ -142,7 +205,7 @@ def _waiting(layout: dict[str, Any], axes: Sequence[str], text: str = WAITING) -
     ]
 
 
-def build_price_figure(
+def price_spec(
     series: np.ndarray,
     *,
     exchange: str,
@@ -152,7 +215,7 @@ def build_price_figure(
     max_points: int = MAX_DRAWN_POINTS,
     height: int = CHART_HEIGHT,
     decimals: int | None = None,
-) -> go.Figure:
+) -> FigureSpec:
     """``series`` is ``series_array(view.series)`` (already cut to the wanted window);
     ``decimals``: the market's price decimals, for the hover labels."""
     n = len(series)
@@ -252,7 +315,7 @@ def _decimated(series: np.ndarray, column: str, max_points: int) -> tuple[np.nda
     return series[idx, COL["t"]] * 1000.0, y[idx].astype(np.float32)
 
 
-def build_flow_figure(
+def flow_spec(
     series: np.ndarray,
     *,
     exchange: str,
@@ -261,7 +324,7 @@ def build_flow_figure(
     max_points: int = MAX_DRAWN_POINTS,
     height: int = CHART_HEIGHT,
     decimals: int | None = None,
-) -> go.Figure:
+) -> FigureSpec:
     """Order flow under the price, on one time axis: mid; the session CVD (buyer-initiated
     volume minus seller-initiated, base units); the depth delta (bid minus ask size over the
     top 20 levels), green where bids outweigh asks, red where asks do."""
@@ -352,7 +415,7 @@ def build_flow_figure(
     return _figure(traces, layout)
 
 
-def build_candles_figure(
+def candles_spec(
     candles: Sequence[Candle],
     *,
     timeframe: str,
@@ -362,7 +425,7 @@ def build_candles_figure(
     simulated: bool | str,
     height: int = CHART_HEIGHT,
     decimals: int | None = None,
-) -> go.Figure:
+) -> FigureSpec:
     """OHLC candles (oldest first) with volume bars under them and the VWAP line (cumulative
     from the first candle drawn, see ``candle_vwap``). Candles sit at their opening time."""
     n = len(candles)
@@ -467,7 +530,7 @@ def depth_steps(levels: Levels) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def build_depth_figure(
+def depth_spec(
     bids: Levels,
     asks: Levels,
     *,
@@ -476,7 +539,7 @@ def build_depth_figure(
     simulated: bool | str,
     decimals: int,
     height: int = CHART_HEIGHT,
-) -> go.Figure:
+) -> FigureSpec:
     """Cumulative bid (green, left) and ask (red, right) size against price, best first, with
     the mid between them. ``bids`` and ``asks`` are the book's top levels, best first."""
     bx, by = depth_steps(bids)
@@ -554,3 +617,23 @@ def build_depth_figure(
     if not bids and not asks:
         _waiting(layout, ("xaxis", "yaxis"), "waiting for the order book…")
     return _figure(traces, layout)
+
+
+def build_price_figure(series: np.ndarray, **kwargs: Any) -> go.Figure:
+    """``price_spec`` as a ``go.Figure``."""
+    return as_figure(price_spec(series, **kwargs))
+
+
+def build_flow_figure(series: np.ndarray, **kwargs: Any) -> go.Figure:
+    """``flow_spec`` as a ``go.Figure``."""
+    return as_figure(flow_spec(series, **kwargs))
+
+
+def build_candles_figure(candles: Sequence[Candle], **kwargs: Any) -> go.Figure:
+    """``candles_spec`` as a ``go.Figure``."""
+    return as_figure(candles_spec(candles, **kwargs))
+
+
+def build_depth_figure(bids: Levels, asks: Levels, **kwargs: Any) -> go.Figure:
+    """``depth_spec`` as a ``go.Figure``."""
+    return as_figure(depth_spec(bids, asks, **kwargs))

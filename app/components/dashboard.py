@@ -8,40 +8,53 @@ Only the chosen chart (Price · Candles · Depth · Flow) is built in a run. ``d
 fragment's body and works outside a Streamlit run too (``bench/page_time.py`` times it, with
 each chart). Pausing re-creates the fragment without ``run_every``: the browser keeps the last
 drawing untouched, so a zoomed chart stays zoomed, and no market data is kept per session.
+
+Shared by every tab (``app.components.shared``): a timed refresh reuses the market's snapshot
+("tick") another tab took less than ``TICK_S`` ago, and the chart of a tick is built (and
+encoded for the browser) once per store version and view: ten tabs on one market cost about
+one tab's figure. Any other run (a page load, a sidebar change) takes its own snapshot.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
-import plotly.graph_objects as go  # type: ignore[import-untyped]
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.components.alerts import alerts_html, simulated_markets, toast_new_alerts
 from app.components.book import ladder_html
 from app.components.cards import card_values, render_cards
 from app.components.charts import (
-    build_candles_figure,
-    build_depth_figure,
-    build_flow_figure,
-    build_price_figure,
+    EncodedFigure,
+    FigureSpec,
+    candles_spec,
+    depth_spec,
+    encoded,
+    flow_spec,
+    price_spec,
 )
 from app.components.fmt import esc, price_decimals
 from app.components.selector import ChartChoice, chart_choice, render_selector
-from app.components.series import COL, RECENT_ROWS, series_array, thin_rows, window
+from app.components.series import COL, RECENT_ROWS, series_array, shared_series_array, window
 from app.components.session import render_session, session_cards
+from app.components.shared import SharedCache, owner_token
 from app.components.sidebar import Prefs
 from app.components.status import notice_html, render_status, source_label
 from app.components.trades import TAPE_ROWS, tape_html
 from market.analytics import MINUTE_MS, Candle, aggregate_candles, candles
+from market.events import FeedStatus
 from market.metrics import top_of_book
-from market.store import MarketStore, MarketView
+from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 
 REFRESH_S = 0.8
+TICK_S = REFRESH_S / 2  # a timed refresh may show a snapshot up to this old (another tab's)
 PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False, "responsive": True, "showTips": False}
 
 
@@ -68,11 +81,11 @@ def build_chart(
     decimals: int,
     synced: bool,
     simulated: bool | str,
-) -> go.Figure:
-    """The figure of the chosen chart (only that one is built)."""
+) -> FigureSpec:
+    """The figure of the chosen chart (only that one is built), as a plain spec."""
     ex, sym, sim = view.exchange, view.symbol, simulated
     if choice.view == "Candles":
-        return build_candles_figure(
+        return candles_spec(
             chart_candles(view, choice.interval_ms),
             timeframe=choice.timeframe,
             interval_ms=choice.interval_ms,
@@ -83,12 +96,10 @@ def build_chart(
         )
     if choice.view == "Depth":
         bids, asks = (view.bids, view.asks) if synced else ((), ())
-        return build_depth_figure(
-            bids, asks, exchange=ex, symbol=sym, simulated=sim, decimals=decimals
-        )
+        return depth_spec(bids, asks, exchange=ex, symbol=sym, simulated=sim, decimals=decimals)
     if choice.view == "Flow":
-        return build_flow_figure(series, exchange=ex, symbol=sym, simulated=sim, decimals=decimals)
-    return build_price_figure(
+        return flow_spec(series, exchange=ex, symbol=sym, simulated=sim, decimals=decimals)
+    return price_spec(
         series, exchange=ex, symbol=sym, depth=depth, simulated=sim, decimals=decimals
     )
 
@@ -103,32 +114,150 @@ def reference_price(view: MarketView, series: np.ndarray) -> float | None:
     return float(finite[-1]) if len(finite) else None
 
 
-def draw(store: MarketStore, prefs: Prefs, choice: ChartChoice | None = None) -> float:
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One market as a snapshot shows it, with what every tab derives from it alike."""
+
+    snap: StoreSnapshot
+    status: FeedStatus | None
+    view: MarketView | None
+    series: np.ndarray  # the window's rows, read-only
+    decimals: int
+    synced: bool
+    simulated: bool | str
+    simulated_markets: frozenset[MarketKey]
+
+
+def take_tick(
+    store: MarketStore,
+    key: MarketKey,
+    series_points: int | None,
+    trades: int | None,
+    window_s: float | None,
+) -> Tick:
+    snap = store.snapshot(markets=[key], max_series_points=series_points, max_trades=trades)
+    status = snap.statuses.get(key[0])
+    view = snap.markets.get(key)
+    if view is None:
+        empty = series_array(())
+        return Tick(snap, status, None, empty, 2, False, source_label(None, status),
+                    frozenset(simulated_markets(snap)))  # fmt: skip
+    series = window(shared_series_array(store, (key, series_points), view.series), window_s)
+    return Tick(
+        snap,
+        status,
+        view,
+        series,
+        price_decimals(reference_price(view, series)),
+        view.synced and bool(view.bids) and bool(view.asks),
+        source_label(view, status),
+        frozenset(simulated_markets(snap)),
+    )
+
+
+_TICKS: SharedCache[Tick] = SharedCache(entries=32)
+_FIGURES: SharedCache[EncodedFigure] = SharedCache(entries=48)
+
+
+def market_tick(store: MarketStore, prefs: Prefs, choice: ChartChoice, share_s: float) -> Tick:
+    """This run's snapshot of the market: with ``share_s`` > 0, the one any tab took in the
+    current ``share_s`` slot of the clock (so tabs refreshing close together share one, and
+    so its version and its figure); else a fresh one."""
+    key = (prefs.exchange, prefs.symbol)
+    trades = None if choice.needs_all_trades else TAPE_ROWS
+    args = (store, key, prefs.series_points, trades, prefs.window_s)
+    if share_s <= 0:
+        return take_tick(*args)
+    slot = math.floor(time.monotonic() / share_s)
+    shared = (owner_token(store), key, prefs.series_points, trades, prefs.window_s, slot)
+    return _TICKS.get(shared, lambda: take_tick(*args))
+
+
+def chart_figure(
+    store: MarketStore, tick: Tick, prefs: Prefs, choice: ChartChoice
+) -> EncodedFigure:
+    """The chosen chart of this tick, built and encoded once per store version and view."""
+    view = tick.view
+    assert view is not None
+    key = (owner_token(store), tick.snap.version, view.exchange, view.symbol, choice,
+           prefs.depth, prefs.window, tick.decimals, tick.synced, tick.simulated)  # fmt: skip
+
+    def build() -> EncodedFigure:
+        spec = build_chart(
+            choice,
+            view,
+            tick.series,
+            depth=prefs.depth,
+            decimals=tick.decimals,
+            synced=tick.synced,
+            simulated=tick.simulated,
+        )
+        return encoded(spec)
+
+    return _FIGURES.get(key, build)
+
+
+@dataclass(frozen=True, slots=True)
+class Panels:
+    """The tables of a tick, as HTML: the same for every tab that shows the tick."""
+
+    alerts: str
+    ladder: str
+    tape: str
+
+
+_PANELS: SharedCache[Panels] = SharedCache(entries=32)
+
+
+def tick_panels(store: MarketStore, tick: Tick) -> Panels:
+    """The whale alerts, the order book ladder and the trades tape of this tick, built once
+    per store version (whichever tab asks first)."""
+    view = tick.view
+    assert view is not None
+    key = (owner_token(store), tick.snap.version, view.exchange, view.symbol, len(view.trades),
+           tick.decimals, tick.simulated)  # fmt: skip
+
+    def build() -> Panels:
+        simulated = tick.simulated
+        alerts = alerts_html(
+            tick.snap.alerts,
+            simulated=set(tick.simulated_markets),
+            symbol=view.symbol,
+            threshold=view.session.whale_threshold,
+        )
+        ladder = (
+            ladder_html(
+                view.bids, view.asks, tick.decimals, symbol=view.symbol, simulated=simulated
+            )
+            if tick.synced
+            else ""
+        )
+        return Panels(alerts, ladder, tape_html(view.trades, tick.decimals, simulated=simulated))
+
+    return _PANELS.get(key, build)
+
+
+def draw(
+    store: MarketStore, prefs: Prefs, choice: ChartChoice | None = None, *, share_s: float = 0.0
+) -> float:
     """Draw the whole panel from one snapshot; returns the seconds it took (without the footer).
-    ``choice`` is the chart to draw (default: the user's, from the selector's state)."""
+    ``choice`` is the chart to draw (default: the user's, from the selector's state);
+    ``share_s``: how old a snapshot another tab took may be to be reused (0: a fresh one)."""
     started = time.perf_counter()
     if choice is None:
         choice = chart_choice()
-    key = (prefs.exchange, prefs.symbol)
-    snap = store.snapshot(
-        markets=[key],
-        max_series_points=prefs.series_points,
-        max_trades=None if choice.needs_all_trades else TAPE_ROWS,
-    )
-    status = snap.statuses.get(prefs.exchange)
-    view = snap.markets.get(key)
-    simulated = source_label(view, status)
+    tick = market_tick(store, prefs, choice, share_s)
+    snap, status, view, simulated = tick.snap, tick.status, tick.view, tick.simulated
     render_status(status, simulated, snap.taken_at if prefs.paused else None)
-    sims = simulated_markets(snap)
+    sims = set(tick.simulated_markets)
     toast_new_alerts(snap.alerts, sims)
 
     if view is None:
         st.html(notice_html(f"Waiting for data: {prefs.symbol} on {prefs.exchange}…", "info"))
         return time.perf_counter() - started
 
-    series = window(series_array(thin_rows(view.series)), prefs.window_s)
-    decimals = price_decimals(reference_price(view, series))
-    synced = view.synced and bool(view.bids) and bool(view.asks)
+    series, decimals, synced = tick.series, tick.decimals, tick.synced
+    panels = tick_panels(store, tick)
     if synced:
         recent = series_array(view.series[-RECENT_ROWS:])  # full resolution for the deltas
         render_cards(card_values(view, recent, prefs.depth, decimals))
@@ -147,45 +276,30 @@ def draw(store: MarketStore, prefs: Prefs, choice: ChartChoice | None = None) ->
     left, middle, right = st.columns([0.52, 0.24, 0.24], gap="small")
     with left:
         render_selector(choice)
-        fig = build_chart(
-            choice,
-            view,
-            series,
-            depth=prefs.depth,
-            decimals=decimals,
-            synced=synced,
-            simulated=simulated,
-        )
         st.plotly_chart(
-            fig,
+            chart_figure(store, tick, prefs, choice),
             key=chart_key(view.exchange, view.symbol, choice.view),
             theme=None,
             config=PLOTLY_CONFIG,
         )
-        st.html(
-            alerts_html(
-                snap.alerts,
-                simulated=sims,
-                symbol=view.symbol,
-                threshold=view.session.whale_threshold,
-            )
-        )
+        st.html(panels.alerts)
     with middle:
-        if synced:
-            st.html(
-                ladder_html(view.bids, view.asks, decimals, symbol=view.symbol, simulated=simulated)
-            )
-        else:
-            st.html(notice_html("order book hidden until it is synced"))
+        st.html(panels.ladder if synced else notice_html("order book hidden until it is synced"))
     with right:
-        st.html(tape_html(view.trades, decimals, simulated=simulated))
+        st.html(panels.tape)
     return time.perf_counter() - started
+
+
+def _timed_refresh() -> bool:
+    """True in a run of the fragment alone (its timer, or a click inside it), not of the page."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
 def live_panel(store: MarketStore, prefs: Prefs) -> None:
     """The fragment's body: never lets an exception box reach the page."""
     try:
-        seconds = draw(store, prefs)
+        seconds = draw(store, prefs, share_s=TICK_S if _timed_refresh() else 0.0)
     except Exception as exc:  # a display bug must not take the page down; it is logged
         log.exception("drawing the panel failed")
         st.html(notice_html(f"display error (logged): {type(exc).__name__}: {exc}", "bad"))

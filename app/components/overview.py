@@ -3,13 +3,23 @@
     status bar per exchange (+ SIMULATED banner) → top gainers | top losers
     → "N markets" · Sort by → the table (``st.dataframe``: a click on a header sorts too)
 
+The table is a plain ``st.dataframe`` with ``column_config``: the price of the last hour as a
+sparkline (one point a minute: the closes of the market's one-minute trade candles, then the
+last price; green when it rose, red when it fell), the 24 h range as a bar (where the last
+price sits between the 24 h low, 0 %, and high, 100 %), number formats per column. Numbers
+stay numbers, so a header click sorts them as numbers; prices are rounded to about five
+significant digits of their own.
+
 ``overview_rows``, ``sort_rows``, ``movers``, ``movers_html`` and ``overview_frame`` are pure:
 a test fills a ``MarketStore`` and compares their output with exact values. ``draw_overview``
 is the fragment's body; it takes ``store.snapshot(series=False, max_trades=1)`` (no series,
 one trade a market: cheap with 100 markets) and works outside a Streamlit run too
-(``bench/overview_time.py`` times it).
+(``bench/overview_time.py`` times it). The rows and the frame of one store version and sort
+are built once and shared by every tab showing them (``app.components.shared``); a timed
+refresh reuses the snapshot another tab took in the last ``TICK_S``.
 
-Unknown figures are None in the rows, NaN in the frame and "—" on the page, never 0.
+Unknown figures are None in the rows, NaN (or an empty sparkline) in the frame and "—" on
+the page, never 0.
 """
 
 from __future__ import annotations
@@ -21,11 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 import streamlit as st
-from pandas.io.formats.style import Styler  # type: ignore[import-untyped]
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from app.components.fmt import DASH, esc, fmt_notional, fmt_price, price_decimals
+from app.components.fmt import DASH, esc, fmt_price, price_decimals
+from app.components.shared import SharedCache, owner_token
 from app.components.status import (
     REPLAY_BANNER,
     SIMULATED_BANNER,
@@ -40,7 +51,9 @@ from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
 log = logging.getLogger(__name__)
 
 REFRESH_S = 0.8  # as the Market page (app.components.dashboard.REFRESH_S)
+TICK_S = REFRESH_S / 2  # a timed refresh may show a snapshot up to this old (another tab's)
 MOVERS = 5
+SPARK_POINTS = 60  # the last hour, one point a minute
 SIMULATED = "SIMULATED"
 GREEN = "#0ecb81"
 RED = "#f6465d"
@@ -66,8 +79,10 @@ COLUMNS = (
     "Symbol",
     "Exchange",
     "Source",
+    "Last hour",
     "Last",
     "24h %",
+    "24h range",
     "24h volume",
     "24h high",
     "24h low",
@@ -76,7 +91,6 @@ COLUMNS = (
     "Spread (bps)",
     "Feed",
 )
-FEED_COLOURS = {"ok": GREEN, "sim": AMBER, "warn": AMBER, "bad": RED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +112,19 @@ class OverviewRow:
     feed: str  # the exchange's feed state, plus why this market's book is not synced
     feed_class: str  # "ok", "sim", "warn" or "bad": the colour of ``feed``
     unsynced: str = ""  # why the book is not synced while the feed is up, else ""
+    spark: tuple[float, ...] = ()  # the last hour's price, one point a minute, oldest first
 
     @property
     def simulated(self) -> bool:
         return self.source == SIMULATED
+
+    @property
+    def range_pct(self) -> float | None:
+        """Where the last price sits in the 24 h range: 0 at the low, 100 at the high."""
+        last, low, high = self.last, self.low, self.high
+        if last is None or low is None or high is None or high <= low:
+            return None
+        return min(100.0, max(0.0, (last - low) / (high - low) * 100.0))
 
 
 # -- pure: rows, order, movers ----------------------------------------------------------------
@@ -137,6 +160,15 @@ def _feed(view: MarketView | None, status: FeedStatus | None) -> tuple[str, str,
         detail = view.detail or "waiting for the book"
         return f"{state} · unsynced: {detail}", "warn", detail
     return state, "ok" if state == "live" else "sim", ""
+
+
+def price_history(view: MarketView | None, last: float | None) -> tuple[float, ...]:
+    """The sparkline: the closes of the last ``SPARK_POINTS - 1`` one-minute candles, then
+    the last price (the minute in progress); () when nothing is known."""
+    closes = [c.close for c in view.session.candles[-(SPARK_POINTS - 1) :]] if view else []
+    if last is not None:
+        closes.append(last)
+    return tuple(closes)
 
 
 def market_row(key: MarketKey, view: MarketView | None, status: FeedStatus | None) -> OverviewRow:
@@ -179,6 +211,7 @@ def market_row(key: MarketKey, view: MarketView | None, status: FeedStatus | Non
         feed=feed,
         feed_class=feed_class,
         unsynced=unsynced,
+        spark=price_history(view, last),
     )
 
 
@@ -290,84 +323,94 @@ def count_html(rows: Sequence[OverviewRow], exchanges: Sequence[str]) -> str:
     )
 
 
+def round_price(value: float) -> float:
+    """About five significant digits, as the price cells of the Market page show them."""
+    return round(value, price_decimals(value))
+
+
 def overview_frame(rows: Sequence[OverviewRow]) -> pd.DataFrame:
     """The table's data: numbers stay numbers (a header click sorts them as numbers),
-    unknown is NaN (drawn as "—")."""
+    unknown is NaN (drawn as "—"); prices rounded by ``round_price``."""
 
-    def num(field: str) -> np.ndarray:
+    def num(field: str, price: bool = False) -> np.ndarray:
         values = (getattr(r, field) for r in rows)
-        return np.fromiter((math.nan if v is None else v for v in values), np.float64, len(rows))
+        return np.fromiter(
+            (math.nan if v is None else round_price(v) if price else v for v in values),
+            np.float64,
+            len(rows),
+        )
 
     data = {
         "Symbol": [r.symbol for r in rows],
         "Exchange": [r.exchange for r in rows],
         "Source": [r.source for r in rows],
-        "Last": num("last"),
+        "Last hour": [[round_price(p) for p in r.spark] for r in rows],
+        "Last": num("last", price=True),
         "24h %": num("change_pct"),
+        "24h range": num("range_pct"),
         "24h volume": num("volume"),
-        "24h high": num("high"),
-        "24h low": num("low"),
-        "Bid": num("bid"),
-        "Ask": num("ask"),
+        "24h high": num("high", price=True),
+        "24h low": num("low", price=True),
+        "Bid": num("bid", price=True),
+        "Ask": num("ask", price=True),
         "Spread (bps)": num("spread_bps"),
         "Feed": [r.feed for r in rows],
     }
     return pd.DataFrame(data, columns=list(COLUMNS))
 
 
-def _change_css(value: float) -> str:
-    if value > 0:
-        return f"color: {GREEN}"
-    if value < 0:
-        return f"color: {RED}"
-    return ""
-
-
-def _source_css(value: str) -> str:
-    if value == SIMULATED:
-        return f"color: {AMBER}"
-    return ""
-
-
-def overview_styler(frame: pd.DataFrame, rows: Sequence[OverviewRow]) -> Styler:
-    """Display text (prices with their own decimals, signed %, compact volumes, "—") and
-    colours (change green/red, SIMULATED amber, feed state) over the numeric frame."""
-    feed_css = [f"color: {FEED_COLOURS.get(r.feed_class, MUTED)}" for r in rows]
-    styler = frame.style.format(
-        {
-            **dict.fromkeys(PRICE_COLUMNS, fmt_px),
-            "24h %": fmt_change,
-            "24h volume": fmt_notional,
-            "Spread (bps)": fmt_spread,
-        },
-        na_rep=DASH,
-    )
-    styler = styler.map(_change_css, subset=["24h %"]).map(_source_css, subset=["Source"])
-    return styler.apply(lambda _: feed_css, subset=["Feed"], axis=0)
-
-
+# prices as rounded (``round_price``): "%g" (sprintf-js) prints the number as JavaScript
+# does, its shortest form. The default cuts at 4 decimals (a 0.000012 coin shows as 0.00001);
+# "plain" prints 20 digits of binary noise (490.67999999999995).
+PRICE = "%g"
 COLUMN_CONFIG = {
-    "Symbol": st.column_config.TextColumn("Symbol", width=110),
-    "Exchange": st.column_config.TextColumn("Exchange", width=92),
+    "Symbol": st.column_config.TextColumn("Symbol", width=92),
+    "Exchange": st.column_config.TextColumn("Exchange", width=72),
     "Source": st.column_config.TextColumn(
-        "Source", width=92, help="SIMULATED: generated locally, not a real market"
+        "Source", width=84, help="SIMULATED: generated locally, not a real market"
     ),
-    "Last": st.column_config.NumberColumn("Last", help="last trade price"),
-    "24h %": st.column_config.NumberColumn("24h %", help="change over 24 h, in percent"),
+    "Last hour": st.column_config.LineChartColumn(
+        "Last hour",
+        width=80,
+        color="auto",
+        help="the price over the last hour, one point a minute (closes of the one-minute "
+        "trade candles, then the last price); green when it rose, red when it fell",
+    ),
+    "Last": st.column_config.NumberColumn("Last", format=PRICE, help="last trade price"),
+    "24h %": st.column_config.NumberColumn(
+        "24h %", format="%+.2f %%", width=68, help="change over 24 h, in percent"
+    ),
+    "24h range": st.column_config.ProgressColumn(
+        "24h range",
+        width=76,
+        format="%.0f %%",
+        min_value=0.0,
+        max_value=100.0,
+        help="where the last price sits between the 24 h low (0 %) and high (100 %)",
+    ),
     "24h volume": st.column_config.NumberColumn(
         "24h volume",
+        format="compact",
+        width=78,
         help="traded over 24 h, in the quote currency (base units where the venue gives "
         "only those)",
     ),
-    "24h high": st.column_config.NumberColumn("24h high"),
-    "24h low": st.column_config.NumberColumn("24h low"),
-    "Bid": st.column_config.NumberColumn("Bid", help="best bid: the book while synced"),
-    "Ask": st.column_config.NumberColumn("Ask", help="best ask: the book while synced"),
+    "24h high": st.column_config.NumberColumn("24h high", format=PRICE),
+    "24h low": st.column_config.NumberColumn("24h low", format=PRICE),
+    "Bid": st.column_config.NumberColumn(
+        "Bid", format=PRICE, help="best bid: the book while synced"
+    ),
+    "Ask": st.column_config.NumberColumn(
+        "Ask", format=PRICE, help="best ask: the book while synced"
+    ),
     "Spread (bps)": st.column_config.NumberColumn(
-        "Spread bps", help="(ask - bid) / mid in basis points (1 bp = 0.01 %)"
+        "Spread bps",
+        format="%.2f",
+        width=74,
+        help="(ask - bid) / mid in basis points (1 bp = 0.01 %)",
     ),
     "Feed": st.column_config.TextColumn(
-        "Feed", width="large", help="the exchange's feed state; why a book is not synced"
+        "Feed", width=84, help="the exchange's feed state; why a book is not synced"
     ),
 }
 
@@ -381,14 +424,72 @@ def _exchanges(watched: Sequence[MarketKey] | None, snap: StoreSnapshot) -> list
     return list(dict.fromkeys(k[0] for k in watched))
 
 
+@dataclass(frozen=True, slots=True)
+class Table:
+    """What every tab showing one store version, watch list and sort draws alike."""
+
+    snap: StoreSnapshot
+    exchanges: list[str]
+    rows: list[OverviewRow]
+    shown: list[OverviewRow]  # sorted
+    frame: pd.DataFrame  # never mutated: shared by every tab
+    movers: str
+    unsynced: str
+
+
+_SNAPSHOTS: SharedCache[StoreSnapshot] = SharedCache(entries=8)
+_TABLES: SharedCache[Table] = SharedCache(entries=16)
+
+
+def overview_snapshot(store: MarketStore, share_s: float = 0.0) -> StoreSnapshot:
+    """The overview's snapshot: with ``share_s`` > 0, the one any tab took in the current
+    ``share_s`` slot of the clock; else a fresh one."""
+    if share_s <= 0:
+        return store.snapshot(series=False, max_trades=1)
+    slot = math.floor(time.monotonic() / share_s)
+    return _SNAPSHOTS.get(
+        (owner_token(store), slot), lambda: store.snapshot(series=False, max_trades=1)
+    )
+
+
+def overview_table(
+    store: MarketStore, snap: StoreSnapshot, watched: Sequence[MarketKey] | None, sort_by: str
+) -> Table:
+    """The rows, order and frame of this snapshot, built once per store version, watch
+    list and sort, whichever tab asks first."""
+    wanted = None if watched is None else tuple(watched)
+
+    def build() -> Table:
+        rows = overview_rows(snap, wanted)
+        shown = sort_rows(rows, sort_by)
+        return Table(
+            snap,
+            _exchanges(wanted, snap),
+            rows,
+            shown,
+            overview_frame(shown),
+            movers_html(*movers(rows)),
+            unsynced_html(shown),
+        )
+
+    return _TABLES.get((owner_token(store), snap.version, wanted, sort_by), build)
+
+
 def draw_overview(
-    store: MarketStore, watched: Sequence[MarketKey] | None, *, paused: bool = False
+    store: MarketStore,
+    watched: Sequence[MarketKey] | None,
+    *,
+    paused: bool = False,
+    share_s: float = 0.0,
 ) -> float:
-    """Draw the whole overview from one snapshot; returns the seconds it took."""
+    """Draw the whole overview from one snapshot; returns the seconds it took. ``share_s``:
+    how old a snapshot another tab took may be to be reused (0: a fresh one)."""
     started = time.perf_counter()
-    snap = store.snapshot(series=False, max_trades=1)
-    exchanges = _exchanges(watched, snap)
-    rows = overview_rows(snap, watched)
+    snap = overview_snapshot(store, share_s)
+    if st.session_state.get(SORT_KEY) not in SORTS:
+        st.session_state[SORT_KEY] = DEFAULT_SORT
+    table = overview_table(store, snap, watched, str(st.session_state[SORT_KEY]))
+    exchanges, rows = table.exchanges, table.rows
     paused_at = snap.taken_at if paused else None
     st.html(
         '<div class="statusbars">'
@@ -405,27 +506,23 @@ def draw_overview(
         st.html(notice_html("No market is watched: choose exchanges and symbols.", "info"))
         return time.perf_counter() - started
 
-    st.html(movers_html(*movers(rows)))
+    st.html(table.movers)
     # the select on the left: the table's own toolbar appears above its top right on hover
     left, right = st.columns([0.3, 0.7], vertical_alignment="bottom")
     with left:
-        if st.session_state.get(SORT_KEY) not in SORTS:
-            st.session_state[SORT_KEY] = DEFAULT_SORT
-        sort_by = str(st.selectbox("Sort by", tuple(SORTS), key=SORT_KEY))
+        st.selectbox("Sort by", tuple(SORTS), key=SORT_KEY)
     with right:
         st.html(count_html(rows, exchanges))
-    shown = sort_rows(rows, sort_by)
     st.dataframe(
-        overview_styler(overview_frame(shown), shown),
+        table.frame,
         hide_index=True,
-        height=min(MAX_TABLE_PX, ROW_PX * (len(shown) + 1) + 3),
+        height=min(MAX_TABLE_PX, ROW_PX * (len(rows) + 1) + 3),
         column_config=COLUMN_CONFIG,
         placeholder=DASH,
         key="overview_table",
     )
-    unsynced = unsynced_html(shown)
-    if unsynced:
-        st.html(unsynced)
+    if table.unsynced:
+        st.html(table.unsynced)
     return time.perf_counter() - started
 
 
@@ -436,8 +533,12 @@ def overview_panel(
 ) -> None:
     """The fragment's body: never lets an exception box reach the page. ``watched`` is
     called on every run, so a feed changed by another viewer shows at the next refresh."""
+    ctx = get_script_run_ctx()
+    share_s = TICK_S if ctx is not None and ctx.fragment_ids_this_run else 0.0
     try:
-        seconds = draw_overview(store, None if watched is None else watched(), paused=paused)
+        seconds = draw_overview(
+            store, None if watched is None else watched(), paused=paused, share_s=share_s
+        )
     except Exception as exc:  # a display bug must not take the page down; it is logged
         log.exception("drawing the overview failed")
         st.html(notice_html(f"display error (logged): {type(exc).__name__}: {exc}", "bad"))
