@@ -32,17 +32,11 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 
 from app.components.fmt import tag
 from app.components.series import COL, MAX_DRAWN_POINTS, downsample_indices
+from app.components.theme import AMBER, BLUE, GREEN, GRID, MUTED, PANEL, RED, TEXT
 from market.analytics import Candle, candle_vwap
 from market.events import Levels
 from market.metrics import cumulative_depth, top_of_book
 
-GREEN = "#0ecb81"
-RED = "#f6465d"
-AMBER = "#f0b90b"
-BLUE = "#5b9cf6"
-TEXT = "#c9d1e0"
-MUTED = "#8b93a7"
-GRID = "#232a38"
 BG = "#0e1117"
 CHART_HEIGHT = 700
 WAITING = "waiting for data…"
@@ -52,7 +46,7 @@ MIN_CANDLE_SPAN = 40  # fewer candles are drawn at the width they would have amo
 def chart_title(
     symbol: str, exchange: str, simulated: bool | str, what: str = "mid, best bid/ask band"
 ) -> str:
-    label = f" · <b style='color:#f0b90b'>{tag(simulated)}</b>" if simulated else ""
+    label = f" · <b style='color:{AMBER}'>{tag(simulated)}</b>" if simulated else ""
     return f"<b>{symbol}</b> · {exchange} · {what}{label}"
 
 
@@ -173,7 +167,7 @@ def _layout(title: str, revision: str, height: int) -> dict[str, Any]:
         "plot_bgcolor": BG,
         "font": {"color": TEXT, "size": 11},
         "hovermode": "x unified",
-        "hoverlabel": {"bgcolor": "#161b26", "bordercolor": GRID},
+        "hoverlabel": {"bgcolor": PANEL, "bordercolor": GRID},
         "showlegend": True,
         "legend": {
             "orientation": "h",

@@ -45,6 +45,7 @@ from app.components.session import render_session, session_cards
 from app.components.shared import SharedCache, owner_token
 from app.components.sidebar import Prefs
 from app.components.status import notice_html, render_status, source_label
+from app.components.theme import REFRESH_S
 from app.components.trades import TAPE_ROWS, tape_html
 from market.analytics import MINUTE_MS, Candle, aggregate_candles, candles
 from market.events import FeedStatus
@@ -53,7 +54,6 @@ from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 
-REFRESH_S = 0.8
 TICK_S = REFRESH_S / 2  # a timed refresh may show a snapshot up to this old (another tab's)
 PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False, "responsive": True, "showTips": False}
 

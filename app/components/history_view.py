@@ -21,6 +21,7 @@ from app.components.fmt import esc
 from app.components.series import series_array
 from app.components.sidebar import Prefs
 from app.components.status import source_label
+from app.components.theme import MUTED, RED
 from app.runtime import history_of
 from market.analytics import MINUTE_MS, Candle, aggregate_candles
 from market.history.db import Database, HistoryError
@@ -33,8 +34,8 @@ RANGES = ("Live window", "1 h", "24 h", "7 d", "Dates")
 SPAN_MS = {"1 h": 3_600_000, "24 h": 86_400_000, "7 d": 7 * 86_400_000}
 # the candle interval drawn per range: about 60-700 candles
 INTERVAL = {"1 h": ("1m", MINUTE_MS), "24 h": ("5m", 5 * MINUTE_MS), "7 d": ("15m", 15 * MINUTE_MS)}
-QUIET = "color:#8b949e;font-size:12px"
-LOUD = "color:#f6465d;border:1px solid #f6465d;border-radius:6px;padding:6px 10px"
+QUIET = f"color:{MUTED};font-size:12px"
+LOUD = f"color:{RED};border:1px solid {RED};border-radius:6px;padding:6px 10px"
 MAX_SERIES_ROWS = 200_000  # one-second rows read at most (~2.3 days); the figure decimates
 
 

@@ -44,21 +44,17 @@ from app.components.status import (
     notice_html,
     status_html,
 )
+from app.components.theme import REFRESH_S
 from market.events import FeedStatus
 from market.metrics import spread_bps, top_of_book
 from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 
-REFRESH_S = 0.8  # as the Market page (app.components.dashboard.REFRESH_S)
 TICK_S = REFRESH_S / 2  # a timed refresh may show a snapshot up to this old (another tab's)
 MOVERS = 5
 SPARK_POINTS = 60  # the last hour, one point a minute
 SIMULATED = "SIMULATED"
-GREEN = "#0ecb81"
-RED = "#f6465d"
-AMBER = "#f0b90b"
-MUTED = "#8b93a7"
 ROW_PX = 35  # st.dataframe's default row height
 MAX_TABLE_PX = 36 * ROW_PX
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components.dashboard import REFRESH_S, live_panel
+from app.components.dashboard import live_panel
 from app.components.history_view import render_history
 from app.components.selection import Selection, choose, heartbeat, keep_alive
 from app.components.sidebar import Prefs, session_prefs
 from app.components.status import unreachable, unreachable_html
+from app.components.theme import REFRESH_S
 from app.runtime import get_demand, get_worker
 from market.errors import MarketError
 from market.store import MarketStore
