@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.components.book import ladder_html
-from app.components.cards import card_values, reference_row
+from app.components.cards import Card, card_values, cards_html, reference_row
 from app.components.charts import build_price_figure, chart_title
 from app.components.fmt import (
     fmt_age,
@@ -38,6 +38,7 @@ from market.events import FeedStatus, Trade
 from market.metrics import imbalance, top_of_book
 from market.store import SERIES_COLUMNS, MarketView
 from market.worker import Worker
+from tests.cards_html import card_map, cards_of, parse_cards
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,6 +144,32 @@ def test_fmt_signed_for_metric_deltas() -> None:
     assert fmt_signed(-0.004, 2) == "0"
     assert fmt_signed(None, 2) is None
     assert fmt_signed(math.nan, 2) is None
+
+
+def test_card_html_colours_the_delta_as_st_metric_did() -> None:
+    shown = parse_cards(
+        cards_html(
+            [
+                Card("Best bid", "1,000.00", "+1.00"),
+                Card("Mid", "999.50", "-0.50"),
+                Card("Spread", "1.00", "+0.50", "inverse", 'ask - bid <in "quote">'),
+                Card("Spread (bps)", "0.10 bps", "-0.02 bps", "inverse"),
+                Card("Imbalance (top 5)", "+0.100", "0"),
+                Card("Realized vol · 5 min", "0.010 %", "12 mids", "off", None, "off"),
+                Card("Best ask", "—", None),
+            ]
+        )
+    )
+    assert [(c.label, c.value, c.delta, c.tone, c.arrow) for c in shown] == [
+        ("Best bid", "1,000.00", "+1.00", "up", "▲"),
+        ("Mid", "999.50", "-0.50", "down", "▼"),
+        ("Spread", "1.00", "+0.50", "down", "▲"),  # a wider spread is red
+        ("Spread (bps)", "0.10 bps", "-0.02 bps", "up", "▼"),
+        ("Imbalance (top 5)", "+0.100", "0", "off", None),  # rounds to zero: grey, no arrow
+        ("Realized vol · 5 min", "0.010 %", "12 mids", "off", None),  # a note
+        ("Best ask", "—", None, None, None),
+    ]
+    assert shown[2].help == 'ask - bid <in "quote">'  # escaped in the HTML, read back whole
 
 
 def test_small_formatters() -> None:
@@ -433,8 +460,8 @@ def test_page_renders_every_part_on_the_simulated_feed(page: AppTest) -> None:
     assert 'data-state="simulated"' in status and "msg/s" in status and "resyncs" in status
     assert html_of(page, "simbanner") == SIMULATED_BANNER
 
-    assert [m.label for m in page.metric] == [*BOOK_CARDS, *SESSION_CARDS]
-    for m in page.metric:
+    assert [c.label for c in cards_of(page)] == [*BOOK_CARDS, *SESSION_CARDS]
+    for m in cards_of(page):
         assert m.value != "—"
     assert page.segmented_control(key="chart_view").value == "Price"
     assert page.button(key="reset-mock-BTCUSDT").label == "Reset session"
@@ -469,7 +496,7 @@ def test_cards_ladder_and_tape_show_the_store_values(page: AppTest) -> None:
     tob = top_of_book(v.bids, v.asks)
     decimals = price_decimals(tob.mid)
     assert decimals == 2  # BTC near 65,000: the mock's tick is 1.0
-    cards = {m.label: m for m in page.metric}
+    cards = card_map(page)
     assert cards["Best bid"].value == fmt_price(tob.best_bid, 2)
     assert cards["Best ask"].value == fmt_price(tob.best_ask, 2)
     assert cards["Mid"].value == fmt_price(tob.mid, 2)
@@ -521,7 +548,7 @@ def test_invalid_symbol_is_refused_and_the_feed_keeps_running(page: AppTest) -> 
     )
     assert set(worker.store.snapshot().markets) == {("mock", "BTCUSDT"), ("mock", "ETHUSDT")}
     assert page.selectbox(key="market").options == ["BTCUSDT · mock", "ETHUSDT · mock"]
-    assert len(page.metric) == 10  # the page keeps running
+    assert len(cards_of(page)) == 10  # the page keeps running
 
 
 def test_valid_symbols_reconfigure_the_feed(page: AppTest) -> None:
@@ -584,7 +611,7 @@ def test_switching_exchange_shows_the_new_feed_state(page: AppTest) -> None:
     status = html_of(page, 'class="statusbar')
     assert 'data-state="reconnecting"' in status or 'data-state="connecting"' in status
     assert "next retry in" in status or "connecting" in status
-    assert len(page.metric) == 0  # no book: no numbers
+    assert len(cards_of(page)) == 0  # no book: no numbers
     notices = [h.value for h in page.html if h.value.startswith('<div class="notice')]
     assert notices, "the page must say why there are no numbers"
     assert not [h for h in page.html if h.value.startswith('<div class="simbanner"')]
@@ -608,10 +635,10 @@ def test_two_exchanges_list_every_market_pair(page: AppTest) -> None:
     ]
     wait_for_history(worker, 0.2)
     page.run()
-    assert len(page.metric) == 10  # mock · BTCUSDT, the first pair, still has its numbers
+    assert len(cards_of(page)) == 10  # mock · BTCUSDT, the first pair, still has its numbers
     page.selectbox(key="market").select(("binance", "ETHUSDT")).run()
     assert not page.exception
-    assert len(page.metric) == 0
+    assert len(cards_of(page)) == 0
     status = html_of(page, 'class="statusbar')
     assert "binance" in status and 'data-state="simulated"' not in status
 
@@ -625,7 +652,7 @@ def test_unsynced_book_shows_why_instead_of_numbers(page: AppTest) -> None:
     page.run()
     assert not page.exception
     # the session's trade figures stay (they come from trades, not from the book)
-    assert [m.label for m in page.metric] == SESSION_CARDS
+    assert [c.label for c in cards_of(page)] == SESSION_CARDS
     notices = [h.value for h in page.html if h.value.startswith('<div class="notice')]
     assert any("order book not synced — resyncing: update id jumped" in n for n in notices)
     assert not [h for h in page.html if h.value.startswith('<div class="ladder"')]
@@ -636,7 +663,7 @@ def test_depth_and_pause_choices(page: AppTest) -> None:
     page.run()
     wait_for_history(running_worker(), 0.2)
     page.selectbox(key="depth").select(20).run()
-    assert [m.label for m in page.metric][5] == "Imbalance (top 20)"
+    assert [c.label for c in cards_of(page)][5] == "Imbalance (top 20)"
     page.toggle(key="paused").set_value(True).run()
     assert "PAUSED · display frozen at" in html_of(page, 'class="statusbar')
     assert "paused" in html_of(page, 'class="footer"')
@@ -657,4 +684,4 @@ def test_no_data_yet_says_waiting() -> None:
     texts = " ".join(h.value for h in at.html)
     assert "waiting for the feed to report" in texts
     assert "Waiting for data: BTCUSDT on binance" in texts
-    assert len(at.metric) == 0
+    assert len(cards_of(at)) == 0

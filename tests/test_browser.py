@@ -127,7 +127,7 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.js_errors = errors  # a test may inspect (and account for) what it provoked
     pg.goto(server)
-    pg.locator('[data-testid="stMetricValue"]').first.wait_for()
+    pg.locator(".card .cvalue").first.wait_for()
     pg.locator(f"{CHART} .nsewdrag").first.wait_for()
     try:
         yield pg
@@ -137,7 +137,7 @@ def page(browser: Any, server: str) -> Iterator[Any]:
 
 
 def best_bid(page: Any) -> str:
-    text: str = page.locator('[data-testid="stMetricValue"]').first.inner_text()
+    text: str = page.locator(".card .cvalue").first.inner_text()
     return text.strip()
 
 

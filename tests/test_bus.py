@@ -32,6 +32,7 @@ from market.errors import SettingsError
 from market.settings import Settings
 from market.store import MarketStore
 from market.worker import Timing, Worker
+from tests.cards_html import cards_of
 from tests.conftest import ROOT, wait_for
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -539,12 +540,16 @@ def test_dashboard_reads_the_bus_with_no_exchange_connection(
     key = ("mock", "BTCUSDT")
     wait_for(lambda: _state(feed.store, key)[0], what="the collector's book on the dashboard")
     assert feed.settings.exchanges == ("mock",)  # the collector's, not MARKET_EXCHANGE
+    wait_for(
+        lambda: feed.store.snapshot(series=False, max_trades=0).markets[key].session.trades > 0,
+        what='a trade on the dashboard (the session cards show "—" until one)',
+    )
     at.run()
     assert not at.exception and not at.error
     status = [h.value for h in at.html if 'class="statusbar' in h.value]
     assert status and 'data-state="simulated"' in status[0]
     # the market page's cards render the bus's book and session figures
-    assert len(at.metric) >= 6 and all(m.value != "—" for m in at.metric)
+    assert len(cards_of(at)) >= 6 and all(m.value != "—" for m in cards_of(at))
     snap = feed.store.snapshot(series=False).statuses
     assert "binance" not in snap and snap["mock"].state == "simulated"
     # the Feeds page: the collector, its feed, the book's age and this dashboard as a reader

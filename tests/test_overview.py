@@ -33,6 +33,7 @@ from app.components.status import SIMULATED_BANNER
 from app.runtime import get_worker, stop_workers
 from market.events import FeedStatus, Ticker, Trade
 from market.store import MarketKey, MarketStore, MarketView
+from tests.cards_html import cards_of
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -569,7 +570,7 @@ def test_overview_page_matches_the_store(page: AppTest) -> None:
     worker = get_worker()
     page.switch_page("views/overview.py").run()
     assert not page.exception
-    assert len(page.metric) == 0  # not the Market page
+    assert len(cards_of(page)) == 0  # not the Market page
     wait_for(
         lambda: all(
             (v := worker.store.snapshot(series=False).markets.get(k)) is not None

@@ -173,7 +173,7 @@ def test_sort_select_stays_open_across_refreshes_and_sorts(page: Any) -> None:
 def test_navigation_between_the_pages(page: Any) -> None:
     open_overview(page)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Market").click()
-    page.locator('[data-testid="stMetricValue"]').first.wait_for()
+    page.locator(".card .cvalue").first.wait_for()
     assert page.locator(".ovcount").count() == 0
     assert page.locator("table.book tr.ask").count() == 20
     assert "ORDER BOOK · SYM000USDT" in page.locator(".ladder .panelhead").inner_text()
@@ -188,5 +188,5 @@ def test_navigation_between_the_pages(page: Any) -> None:
     page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").click()
     page.locator(f'.ovcount[data-markets="{N}"]').wait_for()
     assert page.url.endswith("/overview")
-    assert page.locator('[data-testid="stMetricValue"]').count() == 0
+    assert page.locator(".card .cvalue").count() == 0
     assert page.locator('[data-testid="stException"]').count() == 0

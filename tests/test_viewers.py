@@ -24,6 +24,7 @@ from app.runtime import get_demand, get_worker, stop_workers, viewer_grace
 from market.errors import SettingsError
 from market.events import FeedStatus
 from market.worker import Worker
+from tests.cards_html import cards_of
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -314,7 +315,7 @@ def test_no_exchange_reachable_says_so_and_offers_the_simulated_feed(
     assert "No exchange is reachable from this machine." in notice
     assert "(binance: network error: " in notice and "reconnecting in" not in notice
     assert "SIMULATED" in notice
-    assert len(a.metric) == 0
+    assert len(cards_of(a)) == 0
     button = a.button(key="show-simulated")
     assert button.label == "Show SIMULATED data (mock feed)"
 
@@ -328,7 +329,7 @@ def test_no_exchange_reachable_says_so_and_offers_the_simulated_feed(
     assert not [h for h in a.html if 'data-testid="unreachable"' in h.value]
     assert html_of(a, "simbanner") == SIMULATED_BANNER
     assert 'data-state="simulated"' in html_of(a, 'class="statusbar')
-    assert len(a.metric) == 10
+    assert len(cards_of(a)) == 10
     assert "ORDER BOOK · BTCUSDT" in html_of(a, 'class="ladder"')
     assert "SIMULATED" in html_of(a, 'class="ladder"')
     binance = worker.store.snapshot().statuses["binance"]

@@ -29,7 +29,7 @@ pytestmark = [
 ]
 
 VIEWPORT = {"width": 1500, "height": 1100}
-METRIC = '[data-testid="stMetricValue"]'
+METRIC = ".card .cvalue"
 
 
 def open_page(browser: Any, url: str) -> tuple[Any, Any, list[str]]:  # noqa: F811

@@ -48,6 +48,7 @@ from app.runtime import get_worker
 from market.analytics import Candle, WhaleAlert
 from market.events import FeedStatus, Trade
 from market.store import SERIES_COLUMNS, MarketStore
+from tests.cards_html import card_map, cards_of
 from tests.conftest import wait_for
 from tests.test_app import (  # noqa: F401  (page: the real page on the simulated feed)
     MARKET,
@@ -445,13 +446,19 @@ def test_price_view_over_the_filled_store() -> None:
 
 def test_session_cards_on_the_page() -> None:
     at = run_view(filled_store(), "Price")
-    cards = {m.label: m for m in at.metric}
+    cards = card_map(at)
     assert cards["Best bid"].value == "100.00" and cards["Mid"].value == "100.50"
     assert cards["Session VWAP"].value == "100.42" and cards["Session VWAP"].delta == "+0.08"
     assert cards["Session CVD"].value == "-20.00"
     assert cards["Session CVD"].delta == "-20.00 in 15 min"
     assert cards["Realized vol · 15 min"].value == "1.400 %"
     assert cards["Vol spread · 15 min"].value == "0.995 %"
+    # the delta's colour and arrow, as st.metric drew them: mid above VWAP green ▲, CVD red ▼,
+    # the volatility notes grey without an arrow
+    vwap, cvd, vol = cards["Session VWAP"], cards["Session CVD"], cards["Realized vol · 15 min"]
+    assert (vwap.tone, vwap.arrow, cvd.tone, cvd.arrow) == ("up", "▲", "down", "▼")
+    assert (vol.delta, vol.tone, vol.arrow) == ("4 mids", "off", None)
+    assert vwap.help is not None and "Volume-weighted average price of the 4 trades" in vwap.help
     captions = [c.value for c in at.caption]
     assert "session since 22:00:00 UTC · 4 trades · high 103.00 · low 100.00" in captions
 
@@ -559,7 +566,7 @@ def test_reset_session_button_starts_the_session_afresh() -> None:
     assert not at.exception
     session = store.snapshot().markets[MARKET].session
     assert (session.trades, session.cvd, session.vwap, session.candles) == (0, 0.0, None, ())
-    cards = {m.label: m for m in at.metric}
+    cards = card_map(at)
     # CVD 0: the decimals of the tape's median size (3 → 3 decimals)
     assert cards["Session VWAP"].value == "—" and cards["Session CVD"].value == "0.000"
     assert "session: no trade yet" in [c.value for c in at.caption]
@@ -577,7 +584,7 @@ def test_every_view_renders_on_the_simulated_feed(page: AppTest, view: str) -> N
     spec = spec_of(page)
     assert "SIMULATED" in spec["layout"]["title"]["text"]
     assert spec["data"] and all(t.get("x") is not None for t in spec["data"])
-    assert len(page.metric) == 10
+    assert len(cards_of(page)) == 10
     assert html_of(page, 'class="ladder"') and html_of(page, 'class="tape"')
     if view == "Candles":
         for timeframe in ("1s", "5m", "15m", "1m"):

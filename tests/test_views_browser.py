@@ -78,7 +78,7 @@ def page(browser: Any, server: str) -> Iterator[Any]:  # noqa: F811
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.goto(server)
-    pg.locator('[data-testid="stMetricValue"]').first.wait_for()
+    pg.locator(".card .cvalue").first.wait_for()
     pg.locator(f"{CHART} .nsewdrag").first.wait_for()
     try:
         yield pg
@@ -130,7 +130,7 @@ def test_each_view_draws_updates_and_is_labelled(
         interval=0.1,
         what=f"the {view} chart to update by itself",
     )
-    assert page.locator('[data-testid="stMetricValue"]').count() == 10
+    assert page.locator(".card .cvalue").count() == 10
     assert page.locator(".simbanner").is_visible()
     assert page.locator("table.book tr.ask").count() == 20
     assert page.locator("table.trades tbody tr").count() >= 1

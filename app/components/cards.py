@@ -1,18 +1,20 @@
 """Metric cards: best bid, best ask, mid, spread (abs, bps), imbalance; deltas vs ~1 s ago.
 
 ``card_values`` is pure (view + series in, labelled strings out) so a test can compare the
-page's cards with the store's values formatted by the same helpers.
+page's cards with the store's values formatted by the same helpers. ``cards_html`` draws a row
+of cards as ONE block of HTML (what ``st.metric`` showed: the label small and muted, the value
+large, the delta green or red with its arrow, the help on hover): one element a run instead of
+a column and a metric per card, and the same string for every tab that shows the same tick.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import streamlit as st
 
 from app.components.fmt import (
+    esc,
     fmt_bps,
     fmt_imbalance,
     fmt_price,
@@ -88,19 +90,39 @@ def card_values(view: MarketView, series: np.ndarray, depth: int, decimals: int)
     ]
 
 
-def render_card(column: Any, card: Card) -> None:
-    """One card as a bordered ``st.metric`` in ``column``."""
-    column.metric(
-        card.label,
-        card.value,
-        card.delta,
-        delta_color=card.delta_color,
-        help=card.help,
-        border=True,
-        delta_arrow=card.arrow,
+def delta_tone(card: Card) -> tuple[str, str]:
+    """The delta's colour class (``up`` green, ``down`` red, ``off`` grey) and its arrow, as
+    ``st.metric`` chose them: ``"0"`` and ``delta_color="off"`` are grey; ``"inverse"`` swaps
+    the colours (a wider spread is bad news); the arrow follows the sign unless it is off."""
+    delta = card.delta or ""
+    falling = delta.startswith("-")
+    if card.arrow == "off" or delta == "0":
+        arrow = ""
+    elif card.arrow in ("up", "down"):
+        arrow = "▲" if card.arrow == "up" else "▼"
+    else:
+        arrow = "▼" if falling else "▲"
+    if card.delta_color == "off" or delta == "0":
+        return "off", arrow
+    good = not falling if card.delta_color == "normal" else falling
+    return ("up" if good else "down"), arrow
+
+
+def card_html(card: Card) -> str:
+    title = f' title="{esc(card.help)}"' if card.help else ""
+    hint = " hint" if card.help else ""
+    delta = ""
+    if card.delta is not None:
+        tone, arrow = delta_tone(card)
+        mark = f'<span class="arrow">{arrow}</span>' if arrow else ""
+        delta = f'<div class="cdelta {tone}">{mark}{esc(card.delta)}</div>'
+    return (
+        f'<div class="card"{title}><div class="clabel{hint}">{esc(card.label)}</div>'
+        f'<div class="cvalue">{esc(card.value)}</div>{delta}</div>'
     )
 
 
-def render_cards(cards: list[Card]) -> None:
-    for column, card in zip(st.columns(len(cards), gap="small"), cards, strict=True):
-        render_card(column, card)
+def cards_html(cards: list[Card], kind: str = "book") -> str:
+    """A row of cards as one HTML block; ``kind`` names the row (``book``, ``session``)."""
+    body = "".join(card_html(card) for card in cards)
+    return f'<div class="cards {esc(kind)}" data-testid="cards-{esc(kind)}">{body}</div>'

@@ -28,7 +28,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.components.alerts import alerts_html, simulated_markets, toast_new_alerts
 from app.components.book import ladder_html
-from app.components.cards import card_values, render_cards
+from app.components.cards import card_values, cards_html
 from app.components.charts import (
     EncodedFigure,
     FigureSpec,
@@ -41,7 +41,7 @@ from app.components.charts import (
 from app.components.fmt import esc, price_decimals
 from app.components.selector import ChartChoice, chart_choice, render_selector
 from app.components.series import COL, RECENT_ROWS, series_array, shared_series_array, window
-from app.components.session import render_session, session_cards
+from app.components.session import render_session, session_caption, session_cards
 from app.components.shared import SharedCache, owner_token
 from app.components.sidebar import Prefs
 from app.components.status import notice_html, render_status, source_label
@@ -237,6 +237,40 @@ def tick_panels(store: MarketStore, tick: Tick) -> Panels:
     return _PANELS.get(key, build)
 
 
+@dataclass(frozen=True, slots=True)
+class CardRows:
+    """The metric cards and the session panel of a tick, as HTML ("" when not shown)."""
+
+    book: str
+    session: str
+    caption: str
+
+
+_CARDS: SharedCache[CardRows] = SharedCache(entries=32)
+
+
+def tick_cards(store: MarketStore, tick: Tick, prefs: Prefs) -> CardRows:
+    """The book's cards (deltas vs ~1 s ago, at full resolution) and the session's cards of
+    this tick, built once per store version and view (whichever tab asks first)."""
+    view = tick.view
+    assert view is not None
+    key = (owner_token(store), tick.snap.version, view.exchange, view.symbol, prefs.depth,
+           prefs.window, prefs.window_s, prefs.series_points, tick.decimals,
+           tick.synced)  # fmt: skip
+
+    def build() -> CardRows:
+        book = ""
+        if tick.synced:
+            recent = series_array(view.series[-RECENT_ROWS:])  # full resolution for the deltas
+            book = cards_html(card_values(view, recent, prefs.depth, tick.decimals), "book")
+        if not (tick.synced or view.session.trades):  # trade figures need trades, not a book
+            return CardRows(book, "", "")
+        session = session_cards(view, tick.series, prefs.window, tick.decimals)
+        return CardRows(book, cards_html(session, "session"), session_caption(view, tick.decimals))
+
+    return _CARDS.get(key, build)
+
+
 def draw(
     store: MarketStore, prefs: Prefs, choice: ChartChoice | None = None, *, share_s: float = 0.0
 ) -> float:
@@ -256,11 +290,11 @@ def draw(
         st.html(notice_html(f"Waiting for data: {prefs.symbol} on {prefs.exchange}…", "info"))
         return time.perf_counter() - started
 
-    series, decimals, synced = tick.series, tick.decimals, tick.synced
+    series, synced = tick.series, tick.synced
     panels = tick_panels(store, tick)
+    cards = tick_cards(store, tick, prefs)
     if synced:
-        recent = series_array(view.series[-RECENT_ROWS:])  # full resolution for the deltas
-        render_cards(card_values(view, recent, prefs.depth, decimals))
+        st.html(cards.book)
     else:
         history = "the chart shows history only" if len(series) else "no history yet"
         st.html(
@@ -269,9 +303,8 @@ def draw(
                 f"Prices are hidden until the book is rebuilt; {history}."
             )
         )
-    if synced or view.session.trades:  # trade figures need trades, not a synced book
-        cards = session_cards(view, series, prefs.window, decimals)
-        render_session(store, view, cards, decimals)
+    if cards.session:
+        render_session(store, view, cards.session, cards.caption)
 
     left, middle, right = st.columns([0.52, 0.24, 0.24], gap="small")
     with left:

@@ -51,29 +51,35 @@ def chart_choice() -> ChartChoice:
     )
 
 
+def _view_control() -> None:
+    st.segmented_control(
+        "Chart",
+        CHART_VIEWS,
+        key=CHART_VIEW_KEY,
+        required=True,
+        label_visibility="collapsed",
+        help=VIEW_HELP,
+    )
+
+
 def render_selector(choice: ChartChoice) -> None:
     """The view control, and the timeframe control when candles are shown."""
     state = st.session_state
     state[CHART_VIEW_KEY] = choice.view  # before the widgets: their value, no default needed
     state[TIMEFRAME_KEY] = choice.timeframe
+    if choice.view != "Candles":  # no columns to hold nothing: three element messages less a run
+        _view_control()
+        return
     left, right = st.columns([0.62, 0.38], vertical_alignment="center")
     with left:
+        _view_control()
+    with right:
         st.segmented_control(
-            "Chart",
-            CHART_VIEWS,
-            key=CHART_VIEW_KEY,
+            "Timeframe",
+            TIMEFRAMES,
+            key=TIMEFRAME_KEY,
             required=True,
             label_visibility="collapsed",
-            help=VIEW_HELP,
+            help="1s: from the trades tape (the last 1,000 trades) · 1m: the session's "
+            "one-minute candles · 5m, 15m: aggregated from them",
         )
-    if choice.view == "Candles":
-        with right:
-            st.segmented_control(
-                "Timeframe",
-                TIMEFRAMES,
-                key=TIMEFRAME_KEY,
-                required=True,
-                label_visibility="collapsed",
-                help="1s: from the trades tape (the last 1,000 trades) · 1m: the session's "
-                "one-minute candles · 5m, 15m: aggregated from them",
-            )

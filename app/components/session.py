@@ -2,7 +2,8 @@
 and volatility spread of the mid over the chart window.
 
 ``session_cards`` and the two volatility helpers are pure (numbers in, labelled strings out);
-``render_session`` draws them with the reset button, which calls ``store.reset_session``.
+``render_session`` draws them (one block of HTML, ``cards.cards_html``) with the reset button,
+which calls ``store.reset_session``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app.components.cards import Card, render_card
+from app.components.cards import Card
 from app.components.fmt import DASH, fmt_clock, fmt_price, fmt_signed, qty_decimals
 from app.components.series import COL
 from app.components.trades import TAPE_ROWS
@@ -129,12 +130,12 @@ def session_caption(view: MarketView, decimals: int) -> str:
     )
 
 
-def render_session(store: MarketStore, view: MarketView, cards: list[Card], decimals: int) -> None:
-    """The four cards, then the reset button with what the session covers."""
-    columns = st.columns([1, 1, 1, 1, 1.15], gap="small", vertical_alignment="top")
-    for column, card in zip(columns, cards, strict=False):
-        render_card(column, card)
-    with columns[-1]:
+def render_session(store: MarketStore, view: MarketView, cards_html: str, caption: str) -> None:
+    """The four cards (``cards_html``, built once per tick for every tab), then the reset button
+    with what the session covers (``caption``)."""
+    left, right = st.columns([4, 1.15], gap="small", vertical_alignment="top")
+    left.html(cards_html)
+    with right:
         st.button(
             "Reset session",
             key=f"reset-{view.exchange}-{view.symbol}",
@@ -144,4 +145,4 @@ def render_session(store: MarketStore, view: MarketView, cards: list[Card], deci
             help=f"Starts VWAP, CVD, high/low and the candles of {view.symbol} on "
             f"{view.exchange} afresh, for every viewer of this server.",
         )
-        st.caption(session_caption(view, decimals))
+        st.caption(caption)

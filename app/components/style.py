@@ -11,10 +11,26 @@ CSS = themed("""
 /* dense, terminal-like */
 [data-testid="stMainBlockContainer"], .block-container { padding: 3.4rem 1.5rem 1rem 1.5rem;
   max-width: 100%; }
-[data-testid="stMetric"] { padding: 6px 10px; }
-[data-testid="stMetricValue"] { font-size: 1.35rem; font-variant-numeric: tabular-nums; }
-[data-testid="stMetricLabel"] p { font-size: 0.78rem; color: $muted; }
-[data-testid="stMetricDelta"] { font-size: 0.78rem; }
+/* metric cards (cards.cards_html): what a bordered st.metric showed, as one block a row */
+.cards { display: grid; gap: 0.5rem; grid-template-columns: repeat(6, minmax(0, 1fr)); }
+.cards.session { grid-template-columns: repeat(4, minmax(0, 1fr)); }
+.card { padding: 6px 10px; border: 1px solid rgba(250,250,250,0.2); border-radius: 0.5rem;
+  min-width: 0; }
+.card .clabel { font-size: 0.78rem; color: $muted; line-height: 1.6; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
+.card .clabel.hint { cursor: help; }
+.card .cvalue { font-size: 1.35rem; line-height: 1.5; color: #fafafa;
+  font-variant-numeric: tabular-nums; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.card .cdelta { display: inline-block; margin-top: 2px; padding: 0 6px; border-radius: 4px;
+  font-size: 0.78rem; line-height: 1.6; font-variant-numeric: tabular-nums;
+  white-space: nowrap; max-width: 100%; overflow: hidden; text-overflow: ellipsis; }
+.card .cdelta .arrow { margin-right: 3px; font-size: 0.68rem; }
+.card .cdelta.up { color: $green; background: rgba(14,203,129,0.12); }
+.card .cdelta.down { color: $red; background: rgba(246,70,93,0.12); }
+.card .cdelta.off { color: $muted; background: rgba(139,147,167,0.12); }
+@media (max-width: 900px) { .cards { grid-template-columns: repeat(3, minmax(0, 1fr)); }
+  .cards.session { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 
 .statusbar { display: flex; flex-wrap: wrap; gap: 6px; align-items: center;
   padding: 6px 8px; border-radius: 6px; background: $panel; border: 1px solid $grid;
