@@ -109,11 +109,10 @@ def test_the_range_selector_reads_history(page: tuple[AppTest, str, int]) -> Non
     candles = json.loads(charts[n_live].proto.spec)
     trace = next(t for t in candles["data"] if t["type"] == "candlestick")
     x, opens = decode(trace["x"]), decode(trace["open"])
-    # the simulated candle stored an hour ago opens the chart (5-minute candles over 24 h);
-    # the row stored as "live" for this simulated market is never mixed in. (While the live
-    # tail has no candle yet, that one candle is drawn after an empty one: Plotly sizes a
-    # lone candle by the gap before it.)
-    first = next(i for i, o in enumerate(opens) if o == o)  # the first that is not NaN
-    assert first in (0, 1) and x[first] == minute - minute % (5 * MINUTE_MS)
-    assert opens[first] == 100.0 and decode(trace["high"])[first] == 102.0
+    # the simulated candle stored an hour ago is drawn (5-minute candles over 24 h) exactly as
+    # stored; the row stored as "live" for this simulated market (all 1.0) is never mixed in
+    stored = list(x).index(minute - minute % (5 * MINUTE_MS))  # its 5-minute candle
+    ohlc = [decode(trace[k])[stored] for k in ("open", "high", "low", "close")]
+    assert ohlc == [100.0, 102.0, 99.0, 101.0]
+    assert 1.0 not in list(opens)
     assert "SIMULATED" in candles["layout"]["title"]["text"]

@@ -174,6 +174,7 @@ def test_navigation_between_the_pages(page: Any) -> None:
     open_overview(page)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Market").click()
     page.locator(".card .cvalue").first.wait_for()
+    page.locator("table.book tr.ask").nth(19).wait_for()  # the ladder follows the cards
     assert page.locator(".ovcount").count() == 0
     assert page.locator("table.book tr.ask").count() == 20
     assert "ORDER BOOK · SYM000USDT" in page.locator(".ladder .panelhead").inner_text()
