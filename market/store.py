@@ -454,23 +454,11 @@ class MarketStore:
                 new = m.trades_seen - trades_seen.get(key, 0)
                 s = m.session
                 copy = every or new > 0
-                views[key] = MarketView(
-                    exchange=m.exchange,
-                    symbol=m.symbol,
-                    source=m.source,
-                    bids=m.bids,
-                    asks=m.asks,
-                    update_id=m.update_id,
-                    updated_at=m.updated_at,
-                    synced=m.synced,
-                    detail=m.detail,
-                    book_updates=m.book_updates,
-                    series=(),
-                    trades=_tail(m.trades, min(new, max_trades)) if new > 0 else (),
-                    trades_seen=m.trades_seen,
-                    resyncs=m.resyncs,
-                    ticker=m.ticker,
-                    session=SessionView(
+                views[key] = _market_view(
+                    m,
+                    (),
+                    _tail(m.trades, min(new, max_trades)) if new > 0 else (),
+                    SessionView(
                         trades=s.trades,
                         vwap=s.vwap,
                         cvd=s.cvd,
@@ -483,12 +471,8 @@ class MarketStore:
                         started_at=m.session_started_at,
                     ),
                 )
-            statuses = dict(self._statuses)
-            last_at = dict(self._last_message_at)
-        for name, status in statuses.items():
-            at = last_at.get(name)
-            if at is not None:
-                statuses[name] = replace(status, last_message_age_s=max(0.0, now - at))
+            statuses, last_at = dict(self._statuses), dict(self._last_message_at)
+        statuses = _aged(statuses, last_at, now)  # computed outside the lock
         return StoreSnapshot(now, version, MappingProxyType(views), MappingProxyType(statuses))
 
     # -- reader side --------------------------------------------------------------------------
@@ -515,33 +499,17 @@ class MarketStore:
             version = self._version
             for key, m in self._markets.items():
                 full = wanted is None or key in wanted
-                views[key] = MarketView(
-                    exchange=m.exchange,
-                    symbol=m.symbol,
-                    source=m.source,
-                    bids=m.bids,
-                    asks=m.asks,
-                    update_id=m.update_id,
-                    updated_at=m.updated_at,
-                    synced=m.synced,
-                    detail=m.detail,
-                    book_updates=m.book_updates,
-                    series=_tail(m.series, max_series_points) if (series and full) else (),
-                    trades=_tail(m.trades, max_trades) if full else _tail(m.trades, 1),
-                    trades_seen=m.trades_seen,
-                    resyncs=m.resyncs,
-                    ticker=m.ticker,
-                    session=_session_view(m.session, m.session_started_at, full)
+                views[key] = _market_view(
+                    m,
+                    _tail(m.series, max_series_points) if (series and full) else (),
+                    _tail(m.trades, max_trades) if full else _tail(m.trades, 1),
+                    _session_view(m.session, m.session_started_at, full)
                     if m.remote is None
                     else _remote_view(m.remote, full),
                 )
-            statuses = dict(self._statuses)
-            last_at = dict(self._last_message_at)
+            statuses, last_at = dict(self._statuses), dict(self._last_message_at)
             alerts = tuple(self._alerts)
-        for name, status in statuses.items():
-            at = last_at.get(name)
-            if at is not None:
-                statuses[name] = replace(status, last_message_age_s=max(0.0, now - at))
+        statuses = _aged(statuses, last_at, now)  # computed outside the lock
         return StoreSnapshot(
             taken_at=now,
             version=version,
@@ -638,6 +606,42 @@ def _session_view(s: SessionStats, started_at: float | None, full: bool) -> Sess
 
 def _remote_view(view: SessionView, full: bool) -> SessionView:
     return view if full or len(view.candles) <= 5 else replace(view, candles=view.candles[-5:])
+
+
+def _market_view(
+    m: _Market, series: tuple[SeriesRow, ...], trades: tuple[Trade, ...], session: SessionView
+) -> MarketView:
+    """An immutable view of ``m`` with the given copies (the caller holds the store's lock)."""
+    return MarketView(
+        exchange=m.exchange,
+        symbol=m.symbol,
+        source=m.source,
+        bids=m.bids,
+        asks=m.asks,
+        update_id=m.update_id,
+        updated_at=m.updated_at,
+        synced=m.synced,
+        detail=m.detail,
+        book_updates=m.book_updates,
+        series=series,
+        trades=trades,
+        trades_seen=m.trades_seen,
+        resyncs=m.resyncs,
+        ticker=m.ticker,
+        session=session,
+    )
+
+
+def _aged(
+    statuses: Mapping[str, FeedStatus], last_at: Mapping[str, float], now: float
+) -> dict[str, FeedStatus]:
+    """The statuses with each one's last-message age as of ``now`` (a new dict)."""
+    out = dict(statuses)
+    for name, status in out.items():
+        at = last_at.get(name)
+        if at is not None:
+            out[name] = replace(status, last_message_age_s=max(0.0, now - at))
+    return out
 
 
 def _tail(items: deque[SeriesRow] | deque[Trade], n: int | None) -> tuple:  # type: ignore[type-arg]
