@@ -20,6 +20,7 @@ one transaction each, and refuses a database newer than this program.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
 import time
@@ -204,7 +205,7 @@ class Database:
                 if path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+                _wal(conn, timeout)  # readers never wait for the writer
                 conn.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint in WAL
             except (sqlite3.Error, OSError) as exc:
                 raise HistoryError(f"cannot open {where}: {exc}") from exc
@@ -329,3 +330,21 @@ class Database:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Put a SQLite database in WAL mode. Switching a fresh file's mode takes a lock that
+    SQLite's busy timeout does not wait for, so connections opening it together retry (until
+    ``timeout``), and one that finds it switched by another is done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+            with contextlib.suppress(sqlite3.OperationalError):
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    return
