@@ -26,7 +26,6 @@ import resource
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,9 +113,9 @@ def run(feed: str, n: int, seconds: float) -> dict[str, object]:
         proc.start()
         ws_url, rest_url = urls.get(timeout=30)
         if feed == "binance":
-            settings = replace(settings, binance_ws_url=ws_url, binance_rest_url=rest_url)
+            settings = settings.with_urls(BINANCE_WS_URL=ws_url, BINANCE_REST_URL=rest_url)
         else:
-            settings = replace(settings, bybit_ws_url=ws_url)
+            settings = settings.with_urls(BYBIT_WS_URL=ws_url)
     store = MarketStore()
     worker = Worker(settings, store, timing=Timing()).start()
     snapshots: list[float] = []

@@ -1,13 +1,13 @@
 """The headless CLI: ``python -m market watch …`` prints the store as JSON lines.
 
-    python -m market watch --exchange binance --symbols BTCUSDT --seconds 20 --interval 1 \
+    python -m market watch --exchange E --symbols BTCUSDT --seconds 20 --interval 1 \
         [--depth 20]
 
 One JSON object per symbol every ``--interval`` seconds and a last one on exit. Exit status 0
 after ``--seconds``, 2 on bad arguments or settings (one line on stderr naming the problem).
 Simulated data says ``"source": "simulated"`` on every line, replayed data ``"replay"``.
 
-    python -m market record --exchange binance --symbols BTCUSDT --out FILE.gz [--seconds 60]
+    python -m market record --exchange E --symbols BTCUSDT --out FILE.gz [--seconds 60]
     python -m market watch --replay FILE.gz --speed 1|10|max [--symbols …]
     python -m market bench FILE.gz [--json] [--repeat N]
 
@@ -39,15 +39,25 @@ from market.bench import bench as run_bench
 from market.bench import describe as describe_bench
 from market.errors import InvalidSymbol, SettingsError
 from market.events import FeedStatus
-from market.history.db import Database, HistoryError, parse_db_url
+from market.history.db import Database, HistoryError
 from market.history.reader import FORMATS as HISTORY_FORMATS
 from market.history.reader import KINDS as HISTORY_KINDS
 from market.history.reader import export, parse_when, read_rows
 from market.history.writer import HistoryWriter, start_history
 from market.metrics import imbalance, top_of_book
 from market.recording import Recorder
-from market.settings import EXCHANGES, REPLAY, Settings, parse_exchanges, parse_speed, parse_symbols
+from market.settings import (
+    REPLAY,
+    Settings,
+    check_redis_url,
+    exchange_names,
+    parse_db_url,
+    parse_exchanges,
+    parse_speed,
+)
 from market.store import MarketStore, MarketView, StoreSnapshot
+from market.symbols import parse_symbols
+from market.venues import RECORDABLE, VENUES
 from market.worker import Worker
 
 PROG = "python -m market"
@@ -85,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--exchange",
         type=_exchanges,
-        help=f"one of {', '.join(EXCHANGES)}, or several comma-separated (one line per exchange "
-        "and symbol); default: MARKET_EXCHANGE or binance",
+        help=f"one of {', '.join(exchange_names())}, or several comma-separated (one line per "
+        f"exchange and symbol); default: MARKET_EXCHANGE or {Settings().exchange}",
     )
     watch.add_argument(
         "--symbols", help="comma-separated, e.g. BTCUSDT,ETHUSDT (default: MARKET_SYMBOLS)"
@@ -103,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=_speed, help="replay speed: 1 (as recorded, the default), 10, … or max"
     )
     record = commands.add_parser("record", help="write every raw frame as received (gzip)")
-    record.add_argument("--exchange", type=_exchanges, help="binance, bybit or hyperliquid")
+    record.add_argument("--exchange", type=_exchanges, help=f"one of {', '.join(RECORDABLE)}")
     record.add_argument("--symbols", help="comma-separated (default: MARKET_SYMBOLS)")
     record.add_argument("--out", required=True, metavar="FILE.gz", help="the recording to write")
     record.add_argument("--seconds", type=_positive(float, "--seconds", 7 * 86_400), default=60.0)
@@ -118,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="one JSON object (DESIGN.md)")
     bench.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     history = commands.add_parser("history", help="export stored history (MARKET_DB)")
-    history.add_argument("--exchange", required=True, help="binance, bybit, hyperliquid, mock…")
+    history.add_argument("--exchange", required=True, help=", ".join(v.name for v in VENUES))
     history.add_argument("--symbol", help="e.g. BTCUSDT (not needed for --kind statuses)")
     history.add_argument("--since", default="24h", help="24h, 90m, 7d, an ISO time or epoch ms")
     history.add_argument("--until", help="the same forms (default: now)")
@@ -378,9 +388,6 @@ def _wait(stop: threading.Event, seconds: float, over: Callable[[], bool] | None
     return True
 
 
-RECORDABLE = ("binance", "bybit", "hyperliquid")
-
-
 def record(args: argparse.Namespace) -> int:
     """Record one exchange's raw traffic for ``--seconds`` (or until SIGTERM / Ctrl-C)."""
     try:
@@ -543,13 +550,12 @@ def _bus_commands(commands: Any, watch: argparse.ArgumentParser) -> None:
 
 def collect(args: argparse.Namespace) -> int:
     """Run the feeds (the same ``Worker``) and publish the store to the bus until stopped."""
-    from market.bus.link import check_url
     from market.bus.ops import WantsServer
     from market.bus.publisher import BusPublisher
 
     try:
         settings = Settings.from_env()
-        url = check_url("--bus", args.bus)
+        url = check_redis_url("--bus", args.bus)
         exchanges = args.exchange or settings.exchanges
         symbols = settings.symbols if args.symbols is None else _symbols_argument(args.symbols)
         if exchanges == (REPLAY,) and settings.replay_file is None:
@@ -590,14 +596,13 @@ def collect(args: argparse.Namespace) -> int:
 
 def watch_bus(args: argparse.Namespace) -> int:
     """``watch --bus URL``: the same JSON lines, from a collector's bus (no exchange)."""
-    from market.bus.link import check_url
     from market.bus.reader import BusReader
 
     try:
         if args.replay is not None or args.speed is not None:
             raise SettingsError("--bus cannot be combined with --replay or --speed")
         settings = Settings.from_env()
-        url = check_url("--bus", args.bus)
+        url = check_redis_url("--bus", args.bus)
         symbols = settings.symbols if args.symbols is None else _symbols_argument(args.symbols)
     except (SettingsError, InvalidSymbol) as exc:
         print(f"{PROG} watch: error: {exc}", file=sys.stderr)
@@ -638,7 +643,6 @@ def watch_bus(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     """The bus's operations view as one JSON object (exit 1 when Redis is unreachable)."""
-    from market.bus.link import check_url
     from market.bus.ops import bus_status
     from market.bus.reader import down_after
 
@@ -650,7 +654,7 @@ def status(args: argparse.Namespace) -> int:
                 "no bus: pass --bus redis://HOST:PORT/DB or set MARKET_BUS (a single-process "
                 "dashboard shows this on its Feeds page)"
             )
-        url = check_url("--bus" if args.bus else "MARKET_BUS", url)
+        url = check_redis_url("--bus" if args.bus else "MARKET_BUS", url)
     except SettingsError as exc:
         print(f"{PROG} status: error: {exc}", file=sys.stderr)
         return 2

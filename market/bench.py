@@ -1,12 +1,12 @@
 """Ingest benchmark: the whole pipeline (decode → sync → apply → metrics → store) over the
-frames of a recording (Binance, Bybit or HyperLiquid), with the time split by stage.
+frames of a recording (of any venue ``record`` writes), with the time split by stage.
 
     python -m market bench FILE [FILE …] [--repeat N] [--json]
 
 Both passes drive what replay drives: the venue's own ``Session`` and the real ``Pipeline``
 through ``market.replay.Player`` (nothing here re-implements a step of either). The first
 pass gives the rate (``events_per_s``, ``us_per_event``: every WebSocket frame decoded and
-handled, per depth event: a Binance diff, a Bybit snapshot or delta, a HyperLiquid image);
+handled, per depth event: a diff, a snapshot or delta, a whole image);
 the second turns on the pipeline's stage hook (``Pipeline.stage_ns``) and an order book that
 times its own ``apply``, for the split (decode is the rest: parse, session and dispatch).
 REST snapshots are a one-off cost per (re)sync, reported apart as ``us_per_snapshot``.
@@ -27,12 +27,12 @@ from market.errors import BadMessage, BookError, SettingsError
 from market.events import BookDelta, BookSnapshot, Level
 from market.feed import PUBLISH_INTERVAL_S
 from market.pipeline import Pipeline
-from market.recording import Record, companions, detect_exchange, read
+from market.recording import Record, companions, read
 from market.replay import Player
 from market.settings import Settings
 from market.store import MarketStore
 from market.sync import Sync
-from market.venues import SESSIONS
+from market.venues import RECORDABLE, SESSIONS, described, detect_exchange
 from market.venues.base import Session
 
 STAGES = ("decode", "sync", "apply", "metrics", "store")
@@ -55,7 +55,7 @@ def records(files: Sequence[Path]) -> Iterator[Record]:
 def exchange_of(files: Sequence[Path]) -> str:
     exchange = detect_exchange(records(files))
     if exchange is None:
-        raise SettingsError(f"{files[0]}: not a recording of Binance, Bybit or HyperLiquid frames")
+        raise SettingsError(f"{files[0]}: not a recording of {described(RECORDABLE)} frames")
     return exchange
 
 

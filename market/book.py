@@ -56,7 +56,7 @@ class OrderBook:
             self.update_id = update_id
 
     def trim(self, depth: int) -> None:
-        """Keep the best ``depth`` levels a side (a venue's window: Bybit's 50 levels drop the
+        """Keep the best ``depth`` levels a side (a venue's window: a 50-level stream drops the
         worst level when a better one enters, without always saying so)."""
         for book, prices, worst in (
             (self._bids, self._bid_prices, True),

@@ -29,11 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from market.backoff import backoff
 from market.errors import BadMessage, FeedError, RegionBlocked, SnapshotError
 from market.events import Event
-from market.feed import Feed, backoff, update_pipeline
+from market.feed import Feed, update_pipeline
 from market.pipeline import Pipeline
-from market.settings import Settings, redact_url
+from market.redact import redact_url
+from market.settings import NO_FALLBACK, Settings
 from market.transport import HTTPRefused, classify, describe, http_get
 from market.venues.base import (
     Action,
@@ -436,7 +438,7 @@ class Connection(Feed):
         """Refused for our location: say so, stop hammering, show labelled simulated data."""
         h = self.health
         retry = self.timing.blocked_retry
-        fallback = self.settings.fallback == "mock"
+        fallback = self.settings.fallback != NO_FALLBACK
         h.state = "blocked"
         h.next_retry_at = self.clock() + retry
         h.detail = blocked.detail + (

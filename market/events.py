@@ -39,7 +39,8 @@ class BookDelta(msgspec.Struct, frozen=True, gc=False):
     """Changed levels with absolute quantities, covering update ids ``first_id..last_id``.
 
     ``prev_id`` is the id the previous delta must have ended on, where the exchange says so
-    (Bybit's ``u`` chain); None where continuity is checked by ``first_id`` (Binance).
+    (a ``u`` chain); None where continuity is checked by ``first_id`` (a diff stream bracketed
+    by a REST snapshot)
     """
 
     exchange: str
@@ -87,10 +88,10 @@ class Ticker(msgspec.Struct, frozen=True, gc=False):
 class ServerNotice(msgspec.Struct, frozen=True, gc=False):
     """What a venue said about the connection or about a request of ours (not market data).
 
-    ``kind``: ``shutdown`` (Binance's ``serverShutdown``: reconnect now), ``reply`` (an answer
-    to a request; ``request`` is its id), ``error``, or the venue's own word for the reply
-    (Bybit's ``op``: subscribe, unsubscribe, ping, pong; HyperLiquid's ``channel``:
-    subscriptionResponse, pong, error). ``ok`` is False for a refusal, ``detail`` says why.
+    ``kind``: ``shutdown`` (the venue is going away: reconnect now), ``reply`` (an answer to a
+    request; ``request`` is its id), ``error``, or the venue's own word for the reply (an
+    ``op`` such as subscribe, unsubscribe, ping, pong; a ``channel`` such as
+    subscriptionResponse). ``ok`` is False for a refusal, ``detail`` says why.
     """
 
     exchange: str

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,7 +40,7 @@ class Timing:
     backoff_cap: float = 30.0
     backoff_jitter: float = 0.2  # each delay is drawn from [(1 - jitter) * d, d]
     blocked_retry: float = 60.0
-    max_connection_age: float | None = None  # None: the venue's own (Binance: 23 h 50 min)
+    max_connection_age: float | None = None  # None: the venue's own (Session.max_age)
     status_interval: float = 0.25
     snapshot_retry_initial: float = 1.0
     snapshot_retry_cap: float = 30.0
@@ -53,24 +51,6 @@ class Timing:
     ping: float | None = None  # application pings, where a venue wants them; None: its own
     bad_log_interval: float = 10.0
     close_timeout: float = 2.0
-
-
-def backoff(
-    initial: float = 1.0,
-    factor: float = 2.0,
-    cap: float = 30.0,
-    jitter: float = 0.2,
-    rng: Callable[[], float] = random.random,
-) -> Iterator[float]:
-    """Reconnect delays: ``initial`` doubling to ``cap``, each shortened by up to ``jitter``.
-
-    With the defaults: about 1, 2, 4, 8, 16, 30, 30 … seconds. Jitter spreads out many
-    clients reconnecting at once; a delay never exceeds the cap.
-    """
-    delay = min(initial, cap)
-    while True:
-        yield delay * (1.0 - jitter * rng())
-        delay = min(cap, delay * factor)
 
 
 class Health:

@@ -3,9 +3,10 @@
 Pure of I/O: a ``Pipeline`` is fed lists of events (from a socket, a recording or the
 simulator) and calls ``on_resync(symbol, reason)`` when a symbol's book must be rebuilt.
 
-Symbols: events carry the venue's name (HyperLiquid's ``BTC``); the store is keyed by the
-user's name (``BTCUSDT``). ``symbols`` maps one to the other (a plain iterable: the same name);
-``syncs``, ``symbols`` and ``on_resync`` speak the venue's names, the store the user's.
+Symbols: events carry the venue's name (``BTC`` on a venue that names coins); the store is
+keyed by the user's name (``BTCUSDT``). ``symbols`` maps one to the other (a plain iterable:
+the same name); ``syncs``, ``symbols`` and ``on_resync`` speak the venue's names, the store
+the user's.
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ class Pipeline:
             book = sync.book
             dirty = symbol in self._dirty
             if not dirty and book.outside_top(self.depth, event.bids, event.asks):
-                # deeper than the published levels (most of a Binance diff): nothing shown moved
+                # deeper than the published levels (most of a 1,000-level diff): nothing shown moved
                 if stage_ns is not None:
                     t0 = time.perf_counter_ns()
                 name = self.names[symbol]

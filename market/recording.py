@@ -26,10 +26,10 @@ receive times into replay pauses, each at most ``MAX_PAUSE_S``.
 
 The limits come from each venue's largest real message, with wide headroom:
 
-- Binance ``GET /api/v3/depth?limit=1000`` (the REST snapshot, the largest message there is)
-  is ~60-80 KB; combined-stream ``depthUpdate`` diffs are 1-20 KB.
-- Bybit ``orderbook.200`` snapshots are ~15-20 KB (``orderbook.50`` ~5 KB).
-- HyperLiquid ``l2Book`` images are a few KB; ``allMids`` ~20-40 KB; a ``trades`` backfill a
+- a REST book snapshot of 1,000 levels a side (the largest message there is) is ~60-80 KB;
+  combined-stream ``depthUpdate`` diffs are 1-20 KB;
+- a 200-level stream snapshot is ~15-20 KB (50 levels ~5 KB);
+- whole-image books are a few KB; a list of every coin's mid ~20-40 KB; a trades backfill a
   few KB.
 
 So ``MAX_FRAME_BYTES`` = 4 MiB is ~50x the largest of them, and 1/2 of the WebSocket
@@ -324,21 +324,6 @@ def _snapshot_symbol(raw: str, last_ids: dict[str, int]) -> str | None:
     if type(update_id) is not int:  # "abc", 1.5, a bool: not a snapshot to place
         return None
     return min(last_ids, key=lambda s: abs(last_ids[s] - update_id))
-
-
-def detect_exchange(records: Iterable[Record], probe: int = 50) -> str | None:
-    """Which exchange a recording came from, by the shape of its first frames."""
-    for i, record in enumerate(records):
-        if i >= probe:
-            break
-        head = record.raw[:40]
-        if record.snapshot_symbol is not None or '"stream"' in head or '"e":"' in head:
-            return "binance"
-        if '"topic"' in head or '"op"' in head:
-            return "bybit"
-        if '"channel"' in head or record.raw.startswith("Websocket connection"):
-            return "hyperliquid"
-    return None
 
 
 def _size(raw: str | bytes) -> int:

@@ -9,8 +9,8 @@
 
 The recording says which exchange it came from (``detect_exchange``); its frames go through
 the very ``Session`` class the live connection runs (``market.venues.SESSIONS``), with its
-book discipline: ``BinanceSync`` fed by the REST snapshots recorded inline, Bybit's 50-level
-window, HyperLiquid's images, backfill marking and de-duplication. Its actions are carried
+book discipline: ``SnapshotSync`` fed by the REST snapshots recorded inline, a venue's level
+window, whole images, backfill marking and de-duplication. Its actions are carried
 out in recording time: ``Later`` timers fire as the recording passes them, a refused symbol
 is marked, a ``Reconnect`` rebuilds every book; ``Send`` and ``FetchSnapshot`` do nothing,
 since the recording holds what came of them (the live worker fetched a snapshot after every
@@ -36,10 +36,11 @@ from typing import Protocol
 from market.errors import BadMessage, InvalidSymbol, SettingsError
 from market.events import BookDelta, BookSnapshot, Event, FeedState, Source, Trade
 from market.pipeline import Pipeline
-from market.recording import Pacer, Record, companions, detect_exchange, read
-from market.settings import MAX_SYMBOLS, REPLAY, SYMBOL_RE, Settings, validate_symbol
+from market.recording import Pacer, Record, companions, read
+from market.settings import REPLAY, Settings
 from market.store import MarketStore
-from market.venues import SESSIONS
+from market.symbols import MAX_SYMBOLS, SYMBOL_RE, validate_symbol
+from market.venues import RECORDABLE, SESSIONS, described, detect_exchange
 from market.venues.base import Action, Later, NotListed, Output, Reconnect, Rename, Session
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def _inspect(paths: tuple[Path, ...]) -> RecordingInfo:
         exchange = detect_exchange(read(paths))
         if exchange is None:
             raise SettingsError(
-                f"{paths[0]}: not a recording of Binance, Bybit or HyperLiquid frames "
+                f"{paths[0]}: not a recording of {described(RECORDABLE)} frames "
                 "(`python -m market record` writes one)"
             )
         parse = SESSIONS[exchange].parse

@@ -4,11 +4,15 @@ Every knob has a named default; a bad value raises ``SettingsError`` naming the 
 the app and the CLI fail at start with a message instead of misbehaving later.
 The real environment wins over ``.env``.
 
-Messages never echo a whole input or a secret: a value is quoted by ``shown()`` (at most
-``EXCERPT_CHARS`` characters, URL credentials masked, nothing at all of a variable whose name
-says it is a secret), a malformed ``.env`` line is named by file and line number only, and
-``redact_url()`` masks ``user:password@`` (and secret-looking query values) wherever a URL is
-logged or shown.
+Settings sits at the bottom of the house: it imports only the error tree and the leaf helpers
+(``market.redact``, ``market.symbols``). The venues' own knobs (their names for
+``MARKET_EXCHANGE``, their URL variables and defaults, the simulated venue for
+``MARKET_FALLBACK``) come from their declarations: ``market.venues`` passes each to
+``declare()`` as it is imported, and ``from_env`` reads what was declared.
+
+Messages never echo a whole input or a secret: a value is quoted by ``market.redact.shown``
+(an excerpt, URL credentials masked, nothing at all of a variable whose name says it is a
+secret), and a malformed ``.env`` line is named by file and line number only.
 """
 
 from __future__ import annotations
@@ -16,31 +20,23 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from market.errors import InvalidSymbol, SettingsError
+from market.redact import MAX_URL_CHARS, redact_url, shown
+from market.symbols import parse_symbols, validate_symbol
 
-EXCHANGES = ("binance", "bybit", "hyperliquid", "mock", "replay")
 REPLAY = "replay"  # a recording (MARKET_REPLAY_FILE) instead of an exchange; never with others
-FALLBACKS = ("mock", "none")
+NO_FALLBACK = "none"  # MARKET_FALLBACK=none: a refused venue stays refused
 
-DEFAULT_EXCHANGE = "binance"
 DEFAULT_SYMBOLS = ("BTCUSDT",)
-DEFAULT_FALLBACK = "mock"
-DEFAULT_BINANCE_WS_URL = "wss://stream.binance.com:9443"
-DEFAULT_BINANCE_REST_URL = "https://api.binance.com"
-DEFAULT_BYBIT_WS_URL = "wss://stream.bybit.com/v5/public/spot"
-DEFAULT_BYBIT_REST_URL = "https://api.bybit.com"
-DEFAULT_HYPERLIQUID_WS_URL = "wss://api.hyperliquid.xyz/ws"
-DEFAULT_HYPERLIQUID_REST_URL = "https://api.hyperliquid.xyz"
 DEFAULT_CONNECTION_TIMEOUT_SECONDS = 10.0
 DEFAULT_STALE_AFTER_SECONDS = 30.0
 DEFAULT_VIEWER_GRACE_SECONDS = 60.0  # a symbol no open tab wants is fed this long after
-MAX_SYMBOLS = 200
 DEFAULT_WHALE_NOTIONAL = 100_000.0
 WHALE_PREFIX = "WHALE_NOTIONAL_"  # WHALE_NOTIONAL_BTCUSDT=1000000: one symbol's own threshold
 
@@ -49,29 +45,78 @@ DEFAULT_MARKET_DB = "sqlite:///data/market.db"  # relative to the working direct
 DEFAULT_DB_SERIES_DAYS = 7.0
 DEFAULT_DB_CANDLE_DAYS = 0.0
 
-SYMBOL_RE = re.compile(r"^[A-Za-z0-9\-]+$")
-MAX_SYMBOL_LEN = 30
-
-EXCERPT_CHARS = 60  # the most of any value an error message quotes
 MAX_ENV_FILE_BYTES = 1 << 20  # a .env is a few hundred bytes; more is not a settings file
-MAX_URL_CHARS = 2048
 WS_SCHEMES = ("ws", "wss")
 HTTP_SCHEMES = ("http", "https")
-# a variable (or query parameter) whose name holds one of these is never quoted
-_SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASS|PWD|CREDENTIAL|AUTH|SIGNATURE", re.I)
+
+
+# -- what the venues declare (market/venues/): their names and URL settings -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UrlSetting:
+    """One URL a venue reads from the environment: its variable, its default, its schemes."""
+
+    env: str  # the variable: <VENUE>_WS_URL
+    default: str
+    schemes: tuple[str, ...] = WS_SCHEMES
+
+
+class VenueKnobs(Protocol):
+    """What settings needs of a venue's declaration (``market.venues.base.Venue``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def urls(self) -> tuple[UrlSetting, ...]: ...
+    @property
+    def simulated(self) -> bool: ...
+
+
+# The venues declared so far, in registry order: ``market.venues`` declares each of its own as
+# it is imported (settings sits below the venues and never imports them). Guarded by the GIL:
+# written once at import, read after.
+_DECLARED: dict[str, VenueKnobs] = {}
+
+
+def declare(*venues: VenueKnobs) -> None:
+    """Make ``venues`` known to settings: their names as exchanges, their URL settings."""
+    for venue in venues:
+        _DECLARED[venue.name] = venue
+
+
+def declared() -> tuple[VenueKnobs, ...]:
+    if not _DECLARED:
+        raise SettingsError("no venue is declared: import market.venues first")
+    return tuple(_DECLARED.values())
+
+
+def exchange_names() -> tuple[str, ...]:
+    """Every name ``MARKET_EXCHANGE`` takes: the declared venues, then ``replay``."""
+    return (*(v.name for v in declared()), REPLAY)
+
+
+def fallback_names() -> tuple[str, ...]:
+    """``MARKET_FALLBACK``'s choices: the simulated venues, then ``none``."""
+    return (*(v.name for v in declared() if v.simulated), NO_FALLBACK)
+
+
+def _default_exchanges() -> tuple[str, ...]:
+    return tuple(v.name for v in declared() if not v.simulated)[:1]
+
+
+def _default_fallback() -> str:
+    return fallback_names()[0]
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    exchanges: tuple[str, ...] = (DEFAULT_EXCHANGE,)  # one feed (connection) per exchange
+    # one feed (connection) per exchange; by default the first venue declared
+    exchanges: tuple[str, ...] = field(default_factory=_default_exchanges)
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
-    fallback: str = DEFAULT_FALLBACK
-    binance_ws_url: str = DEFAULT_BINANCE_WS_URL
-    binance_rest_url: str = DEFAULT_BINANCE_REST_URL
-    bybit_ws_url: str = DEFAULT_BYBIT_WS_URL
-    bybit_rest_url: str = DEFAULT_BYBIT_REST_URL
-    hyperliquid_ws_url: str = DEFAULT_HYPERLIQUID_WS_URL
-    hyperliquid_rest_url: str = DEFAULT_HYPERLIQUID_REST_URL
+    fallback: str = field(default_factory=_default_fallback)  # MARKET_FALLBACK
+    # every venue's URL settings that differ from its declared default: (variable, URL)
+    urls: tuple[tuple[str, str], ...] = ()
     connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT_SECONDS
     stale_after: float = DEFAULT_STALE_AFTER_SECONDS
     mock_seed: int | None = None
@@ -91,6 +136,19 @@ class Settings:
         """The first exchange: the one a single-market view starts on."""
         return self.exchanges[0]
 
+    def url(self, setting: UrlSetting) -> str:
+        """A venue's URL: from the environment (``setting.env``), else its declared default."""
+        for env, value in self.urls:
+            if env == setting.env:
+                return value
+        return setting.default
+
+    def with_urls(self, **urls: str) -> Settings:
+        """These settings with some URLs set by variable name (``<VENUE>_WS_URL=…``), unchecked:
+        for tests and tools that point a venue at a loopback server."""
+        merged = {**dict(self.urls), **urls}
+        return replace(self, urls=tuple(sorted(merged.items())))
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
@@ -106,33 +164,14 @@ class Settings:
             return value if value else default
 
         return cls(
-            exchanges=parse_exchanges("MARKET_EXCHANGE", get("MARKET_EXCHANGE", DEFAULT_EXCHANGE)),
+            exchanges=parse_exchanges(
+                "MARKET_EXCHANGE", get("MARKET_EXCHANGE", _default_exchanges()[0])
+            ),
             symbols=_symbols_setting(env, get),
             fallback=parse_choice(
-                "MARKET_FALLBACK", get("MARKET_FALLBACK", DEFAULT_FALLBACK), FALLBACKS
+                "MARKET_FALLBACK", get("MARKET_FALLBACK", _default_fallback()), fallback_names()
             ),
-            binance_ws_url=parse_url(
-                "BINANCE_WS_URL", get("BINANCE_WS_URL", DEFAULT_BINANCE_WS_URL), WS_SCHEMES
-            ),
-            binance_rest_url=parse_url(
-                "BINANCE_REST_URL", get("BINANCE_REST_URL", DEFAULT_BINANCE_REST_URL), HTTP_SCHEMES
-            ),
-            bybit_ws_url=parse_url(
-                "BYBIT_WS_URL", get("BYBIT_WS_URL", DEFAULT_BYBIT_WS_URL), WS_SCHEMES
-            ),
-            bybit_rest_url=parse_url(
-                "BYBIT_REST_URL", get("BYBIT_REST_URL", DEFAULT_BYBIT_REST_URL), HTTP_SCHEMES
-            ),
-            hyperliquid_ws_url=parse_url(
-                "HYPERLIQUID_WS_URL",
-                get("HYPERLIQUID_WS_URL", DEFAULT_HYPERLIQUID_WS_URL),
-                WS_SCHEMES,
-            ),
-            hyperliquid_rest_url=parse_url(
-                "HYPERLIQUID_REST_URL",
-                get("HYPERLIQUID_REST_URL", DEFAULT_HYPERLIQUID_REST_URL),
-                HTTP_SCHEMES,
-            ),
+            urls=_url_settings(get),
             connection_timeout=parse_seconds(
                 "CONNECTION_TIMEOUT_SECONDS",
                 get("CONNECTION_TIMEOUT_SECONDS", str(DEFAULT_CONNECTION_TIMEOUT_SECONDS)),
@@ -216,55 +255,6 @@ def _env_value(value: str) -> str:
     return re.split(r"(?:^|\s)#", value, maxsplit=1)[0].rstrip()  # an inline comment
 
 
-def excerpt(text: str, limit: int = EXCERPT_CHARS, total: int | None = None) -> str:
-    """``text`` quoted (``repr``: control characters escaped), cut to ``limit`` characters;
-    ``total``: the length of the whole value ``text`` was taken from."""
-    total = len(text) if total is None else total
-    if len(text) <= limit and total <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}… ({total:,} characters)"
-
-
-def shown(name: str, value: str) -> str:
-    """How an error message quotes variable ``name``'s ``value``: an excerpt with URL
-    credentials masked, or nothing of it when the name says it is a secret."""
-    if _SECRET_NAME.search(name):
-        return "(a value, not shown: a secret)"
-    return excerpt(redact_text(value[:MAX_URL_CHARS]), total=len(value))
-
-
-_USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
-
-
-def redact_url(url: str) -> str:
-    """``url`` fit to log or show: ``user:password@`` becomes ``***@`` and the values of
-    query parameters named like secrets (``token=``, ``apiKey=``…) become ``***``."""
-    try:
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-    except ValueError:
-        return _USERINFO.sub("***@", url)
-    netloc = parts.netloc
-    if "@" not in netloc and not any(_SECRET_NAME.search(k) for k, _ in query):
-        return url  # nothing to hide: as it was (geturl() would drop a bare "#")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    if any(_SECRET_NAME.search(k) for k, _ in query):
-        masked = [(k, "***" if _SECRET_NAME.search(k) else v) for k, v in query]
-        parts = parts._replace(query=urlencode(masked, safe="*,"))
-    return SplitResult(parts.scheme, netloc, parts.path, parts.query, parts.fragment).geturl()
-
-
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
-
-
-def redact_text(text: str) -> str:
-    """``text`` (an error message, a log line) with every URL in it passed to ``redact_url``."""
-    if "://" not in text:
-        return text
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
-
-
 def parse_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     lowered = value.strip().lower()
     if lowered not in choices:
@@ -273,14 +263,15 @@ def parse_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 def parse_exchanges(name: str, value: str) -> tuple[str, ...]:
-    """``binance`` or a comma-separated list (``binance,bybit``): each a known exchange;
+    """One declared venue or a comma-separated list of them: each a known exchange;
     ``replay`` only alone."""
+    known = exchange_names()
     names = [part for part in re.split(r"[,\s]+", value.strip()) if part]
     if not names:
         raise SettingsError(
-            f"{name}={shown(name, value)}: must be one or more of {', '.join(EXCHANGES)}"
+            f"{name}={shown(name, value)}: must be one or more of {', '.join(known)}"
         )
-    exchanges = tuple(dict.fromkeys(parse_choice(name, part, EXCHANGES) for part in names))
+    exchanges = tuple(dict.fromkeys(parse_choice(name, part, known) for part in names))
     if REPLAY in exchanges and len(exchanges) > 1:
         raise SettingsError(
             f"{name}={shown(name, value)}: replay cannot be combined with other exchanges"
@@ -306,7 +297,20 @@ Getter = Callable[[str, str], str]
 
 
 def _replaying(get: Getter) -> bool:
-    return REPLAY in parse_exchanges("MARKET_EXCHANGE", get("MARKET_EXCHANGE", DEFAULT_EXCHANGE))
+    return REPLAY in parse_exchanges(
+        "MARKET_EXCHANGE", get("MARKET_EXCHANGE", _default_exchanges()[0])
+    )
+
+
+def _url_settings(get: Getter) -> tuple[tuple[str, str], ...]:
+    """Every declared venue's URL settings, checked; only those not at their default kept."""
+    urls = {}
+    for venue in declared():
+        for setting in venue.urls:
+            value = parse_url(setting.env, get(setting.env, setting.default), setting.schemes)
+            if value != setting.default:
+                urls[setting.env] = value
+    return tuple(sorted(urls.items()))
 
 
 def _symbols_setting(env: Mapping[str, str], get: Getter) -> tuple[str, ...]:
@@ -407,9 +411,27 @@ def parse_bus(value: str) -> str | None:
     text = value.strip()
     if not text or text.lower() == "none":
         return None
-    from market.bus.link import check_url  # only a bus user imports redis
+    return check_redis_url("MARKET_BUS", text)
 
-    return check_url("MARKET_BUS", text)
+
+def check_redis_url(name: str, value: str) -> str:
+    """``redis://[user:password@]host[:port][/db]``; raises ``SettingsError`` naming ``name``
+    (the password never appears in the message)."""
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+        db = parts.path.strip("/")
+    except ValueError as exc:
+        raise SettingsError(f"{name}: not a redis:// URL ({exc})") from None
+    shown = f"{parts.scheme}://{parts.hostname or ''}{'' if port is None else f':{port}'}"
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise SettingsError(f"{name}={shown[:60]!r}: must be a redis://HOST[:PORT][/DB] URL")
+    if db and not (db.isdigit() and int(db) < 1_000):
+        raise SettingsError(
+            f"{name}={shown[:60]!r}: the database must be a number, got {db[:20]!r}"
+        )
+    return text
 
 
 def parse_seed(value: str) -> int | None:
@@ -421,41 +443,6 @@ def parse_seed(value: str) -> int | None:
         raise SettingsError(f"MOCK_SEED={shown('MOCK_SEED', value)}: must be an integer") from None
 
 
-def validate_symbol(raw: str) -> str:
-    """One symbol in the user's form: upper case without separators (``btc-usdt`` →
-    ``BTCUSDT``); raises ``InvalidSymbol`` naming the problem. The one check of a symbol:
-    settings, the sidebar, the worker and replay all come here; each venue then maps it to
-    its own name (``venue_symbol`` in ``market/venues/``)."""
-    symbol = raw.strip()
-    if not symbol:
-        raise InvalidSymbol("empty symbol")
-    if len(symbol) > MAX_SYMBOL_LEN:
-        raise InvalidSymbol(f"{symbol[:MAX_SYMBOL_LEN]}…: longer than {MAX_SYMBOL_LEN} characters")
-    if not SYMBOL_RE.match(symbol):
-        raise InvalidSymbol(f"{symbol[:40]!r}: only letters, digits and '-' are allowed")
-    symbol = symbol.upper().replace("-", "")
-    if not symbol:
-        raise InvalidSymbol(f"{raw.strip()[:40]!r}: no letters or digits")
-    return symbol
-
-
-def parse_symbols(text: str | Iterable[str]) -> tuple[str, ...]:
-    """Comma (or space) separated symbols, or a sequence of them: validated, normalized,
-    duplicates dropped, at most ``MAX_SYMBOLS``."""
-    if isinstance(text, str):  # separators may repeat: "a, b" and "a,,b" are two symbols
-        parts = [part for part in re.split(r"[,\s]+", text.strip()) if part]
-    else:  # a sequence of symbols: each one must be one
-        parts = list(text)
-    symbols: dict[str, None] = {}  # ordered, and O(1) to dedupe however many are given
-    for part in parts:
-        symbols[validate_symbol(part)] = None
-    if not symbols:
-        raise InvalidSymbol("no symbols given")
-    if len(symbols) > MAX_SYMBOLS:
-        raise InvalidSymbol(f"{len(symbols):,} symbols: at most {MAX_SYMBOLS} at once")
-    return tuple(symbols)
-
-
 def parse_symbols_setting(text: str) -> tuple[str, ...]:
     try:
         return parse_symbols(text)
@@ -463,12 +450,10 @@ def parse_symbols_setting(text: str) -> tuple[str, ...]:
         raise SettingsError(f"MARKET_SYMBOLS={shown('MARKET_SYMBOLS', text)}: {exc}") from exc
 
 
-# -- history: MARKET_DB, MARKET_DB_SERIES_DAYS, MARKET_DB_CANDLE_DAYS, BYBIT_REST_URL, …
+# -- history: MARKET_DB, MARKET_DB_SERIES_DAYS, MARKET_DB_CANDLE_DAYS
 
 
 def _history_settings(get: Getter) -> dict[str, Any]:
-    from market.history.db import parse_db_url  # the one parser of MARKET_DB
-
     url = parse_db_url(get("MARKET_DB", DEFAULT_MARKET_DB), "MARKET_DB")
     return {
         "db": "none" if not url.enabled else get("MARKET_DB", DEFAULT_MARKET_DB),
@@ -492,3 +477,55 @@ def parse_days(name: str, value: str) -> float:
     if not 0 <= days <= 365_000:
         raise SettingsError(f"{name}={value[:60]!r}: must be >= 0 days (0: forever)")
     return days
+
+
+# -- MARKET_DB (market/history) -------------------------------------------------------------
+
+DbKind = Literal["sqlite", "postgresql", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class DbUrl:
+    kind: DbKind
+    target: str  # the SQLite path, or the PostgreSQL conninfo URL; "" for none
+    shown: str  # the URL with any password replaced by ***: safe to print
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind != "none"
+
+    @property
+    def url(self) -> str:
+        """The URL again (password included: never print it; print ``shown``)."""
+        return f"sqlite:///{self.target}" if self.kind == "sqlite" else self.target or "none"
+
+
+def parse_db_url(value: str, name: str = "MARKET_DB") -> DbUrl:
+    """``sqlite:///PATH``, ``postgresql://…`` (or ``postgres://``) or ``none``; anything else
+    raises ``SettingsError`` naming ``name`` (the password never quoted)."""
+    text = value.strip()
+    if text.lower() == "none":
+        return DbUrl("none", "", "none")
+    shown = redact_url(text, keep_user=True)
+    quoted = repr(shown[:60] + ("…" if len(shown) > 60 else ""))
+    usage = "must be sqlite:///PATH, postgresql://USER@HOST/DB or none"
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise SettingsError(f"{name}={quoted}: {usage}") from None
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        path = text[len("sqlite:///") :] if text.lower().startswith("sqlite:///") else ""
+        if parts.netloc or not path or path.endswith("/"):
+            raise SettingsError(f"{name}={quoted}: {usage} (a file path after sqlite:///)")
+        return DbUrl("sqlite", path, shown)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            port = parts.port
+        except ValueError:
+            raise SettingsError(f"{name}={quoted}: the port must be a number") from None
+        del port
+        if not parts.netloc and "host=" not in parts.query:
+            raise SettingsError(f"{name}={quoted}: {usage} (a host is missing)")
+        return DbUrl("postgresql", text, shown)
+    raise SettingsError(f"{name}={quoted}: {usage}")

@@ -2,13 +2,13 @@
 
 Two disciplines, both pure (no I/O, no clock): the caller feeds events and asks what to do.
 
-``BinanceSync`` (diff stream + REST snapshot), per Binance's current procedure:
+``SnapshotSync`` (diff stream + REST snapshot; the venue's module names it as its rule):
 buffer diffs until a snapshot arrives; drop buffered events with ``u <= lastUpdateId``; then
 every event with ``u <= bookId`` is ignored and one with ``U > bookId + 1`` is a gap (the first
 applied event therefore brackets ``lastUpdateId + 1``). A snapshot older than the buffer is
 refused (fetch another); a gap mid-stream discards the book and starts buffering again.
 
-``SequencedSync`` (snapshots on the stream, deltas chained by id; Bybit, the simulated feed):
+``SequencedSync`` (snapshots on the stream, deltas chained by id; the simulated feed too):
 a snapshot replaces the book; a delta must continue from the book's id, else it is a gap.
 
 Both raise ``SequenceGap`` / ``CrossedBook``; the caller marks the symbol unsynced and
@@ -26,7 +26,7 @@ from market.events import BookDelta, BookSnapshot
 MAX_BUFFERED = 5_000  # diffs kept per symbol while waiting for a snapshot
 
 
-class BinanceSync:
+class SnapshotSync:
     __slots__ = ("_buffer", "awaiting_snapshot", "book", "synced")
 
     def __init__(self, book: OrderBook) -> None:
@@ -134,4 +134,4 @@ class SequencedSync:
         return True
 
 
-Sync = BinanceSync | SequencedSync
+Sync = SnapshotSync | SequencedSync

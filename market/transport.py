@@ -15,7 +15,7 @@ import urllib.request
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from market.errors import FeedError, RegionBlocked, SnapshotError
-from market.settings import redact_text
+from market.redact import redact_text
 
 BLOCKED_STATUSES = {451: "restricted location", 403: "forbidden"}
 

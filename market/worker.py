@@ -25,14 +25,15 @@ from dataclasses import replace
 
 from market.connection import Connection
 from market.errors import FeedError, InvalidSymbol
-from market.feed import PUBLISH_INTERVAL_S, Feed, MockFeed, ReplayFeed, Timing, backoff
+from market.feed import PUBLISH_INTERVAL_S, Feed, MockFeed, ReplayFeed, Timing
 from market.recording import Recorder
 from market.replay import check_settings
-from market.settings import REPLAY, Settings, parse_symbols
+from market.settings import REPLAY, Settings
 from market.store import MarketStore
+from market.symbols import parse_symbols
 from market.venues import SESSIONS, SIMULATED
 
-__all__ = ["PUBLISH_INTERVAL_S", "Timing", "Worker", "backoff", "check_symbols"]
+__all__ = ["PUBLISH_INTERVAL_S", "Timing", "Worker", "check_symbols"]
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
+import market.venues  # noqa: F401  (declares the venues to market.settings)
+
 if TYPE_CHECKING:
     from market.settings import Settings
     from market.worker import Timing, Worker

@@ -4,7 +4,7 @@ endpoint over one true order book per symbol, scripted to misbehave.
 It runs in its own thread with its own asyncio loop; tests drive it with thread-safe methods:
 
     with FakeBinance(["BTCUSDT"]) as ex:
-        worker = Worker(replace(settings, binance_ws_url=ex.ws_url, binance_rest_url=ex.rest_url))
+        worker = Worker(settings.with_urls(BINANCE_WS_URL=ex.ws_url, BINANCE_REST_URL=ex.rest_url))
         ex.tick(50)             # 50 diffs, applied to the truth and sent
         ex.burst(5, levels=1000)  # 5 diffs of 1,000 level changes each
         ex.skip(3)              # 3 diffs applied to the truth but never sent: a gap

@@ -4,7 +4,7 @@
 It runs in its own thread with its own asyncio loop; tests drive it with thread-safe methods:
 
     with FakeBybit(["BTCUSDT"], kind="spot") as ex:
-        worker = Worker(replace(settings, bybit_ws_url=ex.ws_url))
+        worker = Worker(settings.with_urls(BYBIT_WS_URL=ex.ws_url))
         ex.tick(50)              # 50 deltas per symbol, applied to the truth, sent to subscribers
         ex.skip(3, "BTCUSDT")    # 3 deltas applied to the truth but never sent: a gap in ``u``
         ex.restart("BTCUSDT")    # a service restart: a new book as a ``delta`` with ``u == 1``

@@ -4,7 +4,7 @@ backfill, ``allMids`` and ``activeAssetCtx``, over one true book per coin, scrip
 It runs in its own thread with its own asyncio loop; tests drive it with thread-safe methods:
 
     with FakeHyperLiquid(["BTC"]) as ex:
-        worker = Worker(replace(settings, hyperliquid_ws_url=ex.ws_url))
+        worker = Worker(settings.with_urls(HYPERLIQUID_WS_URL=ex.ws_url))
         ex.tick(5)                       # 5 new images per coin, sent to the l2Book subscribers
         ex.empty_side("BTC", "bids")     # images now carry no bids: {"levels":[[],[…]]}
         ex.trade("BTC", "100.25", "0.5", "A")  # live, and kept for the next subscriber's backfill

@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from market.bus import schema
-from market.bus.link import Backoff
+from market.backoff import Backoff
 from market.bus.ops import WantsServer, check_wants, read_beats
 from market.bus.publisher import BusPublisher
 from market.bus.reader import BusReader
@@ -638,9 +638,8 @@ def test_live_binance_books_over_the_bus_equal_the_exchange_truth(
     symbols = ("BTCUSDT", "ETHUSDT")
     with FakeBinance(symbols) as ex:
         settings = Settings(
-            exchanges=("binance",), symbols=symbols, binance_ws_url=ex.ws_url,
-            binance_rest_url=ex.rest_url, fallback="none", connection_timeout=5.0,
-        )  # fmt: skip
+            exchanges=("binance",), symbols=symbols, fallback="none", connection_timeout=5.0,
+        ).with_urls(BINANCE_WS_URL=ex.ws_url, BINANCE_REST_URL=ex.rest_url)
         worker = Worker(settings, MarketStore())
         publisher = BusPublisher(worker.store, redis_server.url, backoff=fast())
 

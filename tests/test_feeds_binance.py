@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from market.book import OrderBook
 from market.errors import BadMessage, InvalidSymbol
 from market.events import BookDelta, BookSnapshot, ServerNotice, Ticker, Trade
-from market.sync import BinanceSync
+from market.sync import SnapshotSync
 from market.venues import binance
 
 DEPTH = {
@@ -354,7 +354,7 @@ json_values = st.recursive(
 def check_events(events: list[Any]) -> None:
     """Whatever parses must be safe to feed to a book."""
     assert isinstance(events, list)
-    sync = BinanceSync(OrderBook("X"))
+    sync = SnapshotSync(OrderBook("X"))
     sync.on_snapshot(BookSnapshot("binance", "X", (), (), update_id=0))
     for event in events:
         if isinstance(event, BookDelta):

@@ -1,4 +1,4 @@
-"""Conformance: replay real Binance / Binance.US recordings through the parser and BinanceSync.
+"""Conformance: replay real Binance / Binance.US recordings through the parser and SnapshotSync.
 
 The recordings live in ../shared/fixtures (see its README; never copied into this repository)
 and these tests skip where that folder is absent.
@@ -25,7 +25,7 @@ import pytest
 from market.book import OrderBook
 from market.errors import BadMessage
 from market.events import BookDelta, BookSnapshot
-from market.sync import BinanceSync
+from market.sync import SnapshotSync
 from market.venues import binance
 from tests.conftest import shared_fixture
 
@@ -91,7 +91,7 @@ def payload(raw: str) -> dict[str, Any]:
 
 @dataclass
 class Replay:
-    syncs: dict[str, BinanceSync] = field(default_factory=dict)
+    syncs: dict[str, SnapshotSync] = field(default_factory=dict)
     # (symbol, update id) → (best bid, best ask) each time the book held that id
     states: dict[tuple[str, int], tuple[Any, Any]] = field(default_factory=dict)
     first_applied: dict[str, BookDelta] = field(default_factory=dict)
@@ -99,17 +99,17 @@ class Replay:
     tickers: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
-    def sync(self, symbol: str) -> BinanceSync:
-        return self.syncs.setdefault(symbol, BinanceSync(OrderBook(symbol)))
+    def sync(self, symbol: str) -> SnapshotSync:
+        return self.syncs.setdefault(symbol, SnapshotSync(OrderBook(symbol)))
 
-    def record(self, sync: BinanceSync) -> None:
+    def record(self, sync: SnapshotSync) -> None:
         book = sync.book
         self.states[(book.symbol, book.update_id)] = (book.best_bid(), book.best_ask())
 
 
 def replay_in_time_order(rec: Recording) -> Replay:
     """Feed frames and snapshots in the order they were received (no gap, no crossed book:
-    BinanceSync raises on either, which fails the test)."""
+    SnapshotSync raises on either, which fails the test)."""
     events: list[tuple[float, int, Any]] = [(ts, 1, raw) for ts, raw in rec.frames]
     events += [(ts, 0, (url, body)) for url, ts, body in rec.snapshots]
     events.sort(key=lambda e: (e[0], e[1]))
@@ -230,10 +230,10 @@ def test_whole_recording_at_once_gives_the_same_books(name: str) -> None:
     books equal those of the replay in receive order."""
     rec = read_recording(name)
     in_order = replay_in_time_order(rec)
-    whole: dict[str, BinanceSync] = {}
+    whole: dict[str, SnapshotSync] = {}
     for ts, raw in rec.frames:
         for event in parse_depth(raw, ts):
-            whole.setdefault(event.symbol, BinanceSync(OrderBook(event.symbol))).on_delta(event)
+            whole.setdefault(event.symbol, SnapshotSync(OrderBook(event.symbol))).on_delta(event)
     for url, ts, body in rec.snapshots:
         symbol = symbol_of(url)
         assert whole[symbol].on_snapshot(binance.parse_snapshot(body, symbol, ts))
@@ -296,7 +296,7 @@ def test_nknusdt_snapshot_parses_and_drops_the_first_diff() -> None:
     first, second = diffs[0], diffs[1]
     assert (second.first_id, second.last_id) == (499869753, 499869754)  # type: ignore[union-attr]
 
-    sync = BinanceSync(OrderBook("NKNUSDT"))
+    sync = SnapshotSync(OrderBook("NKNUSDT"))
     assert sync.on_delta(first) is False  # type: ignore[arg-type]
     assert sync.buffered == 1
     assert sync.on_snapshot(snap)
@@ -331,7 +331,7 @@ def test_first_binance_us_frame_parses_exactly_and_equals_its_snapshot_id() -> N
     assert symbol_of(url) == "COMPUSDT"
     snap = binance.parse_snapshot(body, "COMPUSDT", snap_ts)
     assert snap.update_id == 113129219  # u == lastUpdateId: the diff is dropped, not applied
-    sync = BinanceSync(OrderBook("COMPUSDT"))
+    sync = SnapshotSync(OrderBook("COMPUSDT"))
     for event in binance.parse(raw, ts):
         sync.on_delta(event)  # type: ignore[arg-type]
     assert sync.on_snapshot(snap)

@@ -303,8 +303,8 @@ def test_fuzzed_frames_are_counted_and_the_book_stays_exact() -> None:
     with FakeBinance(symbols, seed=21) as ex:
         worker = Worker(
             Settings(exchanges=("binance",), symbols=symbols, fallback="none",
-                     binance_ws_url=ex.ws_url,
-                     binance_rest_url=ex.rest_url, connection_timeout=5.0),
+                     connection_timeout=5.0).with_urls(
+                BINANCE_WS_URL=ex.ws_url, BINANCE_REST_URL=ex.rest_url),
             timing=timing,
         ).start()  # fmt: skip
         try:

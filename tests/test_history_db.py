@@ -27,10 +27,9 @@ from market.history.db import (
     Database,
     HistoryError,
     clean,
-    parse_db_url,
-    redact,
 )
-from market.settings import Settings
+from market.redact import redact_url
+from market.settings import Settings, parse_db_url
 
 
 def _pg_bin() -> Path:
@@ -160,7 +159,7 @@ def test_market_db_forms() -> None:
     assert pg.shown == "postgresql://u:***@db.example:5432/market"
     assert parse_db_url("NONE").enabled is False
     assert Settings.from_env({"MARKET_DB": "none"}, env_file=None).db == "none"
-    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert redact_url("postgresql://u@h/db", keep_user=True) == "postgresql://u@h/db"
 
 
 @pytest.mark.parametrize(

@@ -190,7 +190,7 @@ def test_bybit_backfill_equals_the_truth() -> None:
         sent = ex.trades(BTC, [(p, q, "Buy" if b else "Sell") for p, q, b in FILLS])
         sink = Sink()
         filler = Backfiller(
-            sink, {"bybit": ex.rest_url}, bybit_ws_url=ex.ws_url + "/v5/public/spot"
+            sink, {"bybit": (ex.rest_url, ex.ws_url + "/v5/public/spot")}
         )  # type: ignore[arg-type]
         assert filler.backfill("bybit", BTC) == 1
     expected = truth([(t["T"], float(t["p"]), float(t["v"]), t["S"] == "Buy") for t in sent])
@@ -233,9 +233,8 @@ def test_a_live_market_opens_with_the_venue_candles_stored(
     published = binance_trades(fake_binance)
     url = f"sqlite:///{tmp_path}/h.db"
     settings = Settings(
-        exchanges=("binance",), symbols=(BTC,), binance_ws_url=fake_binance.ws_url,
-        binance_rest_url=fake_binance.rest_url, connection_timeout=5.0, db=url,
-    )  # fmt: skip
+        exchanges=("binance",), symbols=(BTC,), connection_timeout=5.0, db=url,
+    ).with_urls(BINANCE_WS_URL=fake_binance.ws_url, BINANCE_REST_URL=fake_binance.rest_url)
     worker = Worker(settings, MarketStore(), timing=FAST).start()
     writer = HistoryWriter(worker.store, url, interval=0.05)
     writer.backfill = Backfiller(writer, {"binance": fake_binance.rest_url}).start()

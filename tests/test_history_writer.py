@@ -84,10 +84,8 @@ class Session:
         settings = Settings(
             exchanges=("binance",),
             symbols=(BTC,),
-            binance_ws_url=ex.ws_url,
-            binance_rest_url=ex.rest_url,
             connection_timeout=5.0,
-        )
+        ).with_urls(BINANCE_WS_URL=ex.ws_url, BINANCE_REST_URL=ex.rest_url)
         self.worker = Worker(settings, MarketStore(), timing=FAST).start()
         self.writer = HistoryWriter(
             self.worker.store, url, **{"interval": 0.05, "db_timeout": 0.3, **writer}

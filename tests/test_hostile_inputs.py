@@ -38,7 +38,8 @@ from market.recording import (
     read,
     read_file,
 )
-from market.settings import Settings, excerpt, redact_text, redact_url, shown
+from market.redact import excerpt, redact_text, redact_url, shown
+from market.settings import Settings
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
 from tests.fake_binance import FakeBinance

@@ -31,9 +31,8 @@ def fake() -> Iterator[FakeBinance]:
 @pytest.fixture
 def worker(fake: FakeBinance) -> Iterator[Worker]:
     settings = Settings(
-        exchanges=("binance",), symbols=SYMBOLS, fallback="none", binance_ws_url=fake.ws_url,
-        binance_rest_url=fake.rest_url, connection_timeout=5.0,
-    )  # fmt: skip
+        exchanges=("binance",), symbols=SYMBOLS, fallback="none", connection_timeout=5.0,
+    ).with_urls(BINANCE_WS_URL=fake.ws_url, BINANCE_REST_URL=fake.rest_url)
     w = Worker(settings, timing=TIMING).start()
     try:
         wait_for(

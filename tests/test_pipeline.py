@@ -138,9 +138,7 @@ def test_an_exchange_removed_and_added_again_comes_back_clean() -> None:
         exchanges=("mock",),
         symbols=("BTCUSDT",),
         mock_seed=1,
-        binance_ws_url="ws://127.0.0.1:9",
-        binance_rest_url="http://127.0.0.1:9",  # loopback only
-    )
+    ).with_urls(BINANCE_WS_URL="ws://127.0.0.1:9", BINANCE_REST_URL="http://127.0.0.1:9")
     worker = Worker(settings, timing=Timing(mock_interval=0.02, status_interval=0.05)).start()
     try:
         wait_for(

@@ -40,9 +40,8 @@ NS_LINE = re.compile(r"^(\d{19}) (\{.*\})$")
 
 def live_settings(ex: FakeBinance, symbols: tuple[str, ...]) -> Settings:
     return Settings(
-        exchanges=("binance",), symbols=symbols, fallback="none", binance_ws_url=ex.ws_url,
-        binance_rest_url=ex.rest_url, connection_timeout=5.0,
-    )  # fmt: skip
+        exchanges=("binance",), symbols=symbols, fallback="none", connection_timeout=5.0,
+    ).with_urls(BINANCE_WS_URL=ex.ws_url, BINANCE_REST_URL=ex.rest_url)
 
 
 def matches(ex: FakeBinance, snap: StoreSnapshot, exchange: str, symbol: str) -> bool:
@@ -330,9 +329,8 @@ def test_a_bybit_recording_with_a_gap_replays_to_the_exchange_books(tmp_path: Pa
     symbols = (BTC, ETH)
     with FakeBybit(symbols, seed=4) as ex:
         settings = Settings(
-            exchanges=("bybit",), symbols=symbols, fallback="none", bybit_ws_url=ex.ws_url,
-            connection_timeout=5.0,
-        )  # fmt: skip
+            exchanges=("bybit",), symbols=symbols, fallback="none", connection_timeout=5.0,
+        ).with_urls(BYBIT_WS_URL=ex.ws_url)
         worker = Worker(settings, timing=FAST)
         worker.recorder = recorder
         worker.start()

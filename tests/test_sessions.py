@@ -25,9 +25,9 @@ from market.venues.binance import URL_SYMBOLS, BinanceSession
 from market.venues.bybit import BybitSession
 from market.venues.hyperliquid import MIDS_COMPLETE, MIDS_WAIT_S, HyperLiquidSession
 
-SETTINGS = Settings(
-    binance_ws_url="wss://ws.example", binance_rest_url="https://rest.example",
-    bybit_ws_url="wss://bybit.example/v5/public/linear", hyperliquid_ws_url="wss://hl.example/ws",
+SETTINGS = Settings().with_urls(
+    BINANCE_WS_URL="wss://ws.example", BINANCE_REST_URL="https://rest.example",
+    BYBIT_WS_URL="wss://bybit.example/v5/public/linear", HYPERLIQUID_WS_URL="wss://hl.example/ws",
 )  # fmt: skip
 
 

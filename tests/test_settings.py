@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from market.errors import InvalidSymbol, SettingsError
-from market.settings import MAX_SYMBOLS, Settings, parse_symbols, read_env_file, validate_symbol
+from market.settings import Settings, read_env_file
+from market.symbols import MAX_SYMBOLS, parse_symbols, validate_symbol
+from market.venues import binance, bybit, hyperliquid
 
 
 def from_env(env: dict[str, str], env_file: Path | None = None) -> Settings:
@@ -20,12 +22,13 @@ def test_defaults_are_the_documented_ones() -> None:
     assert s.exchange == "binance"
     assert s.symbols == ("BTCUSDT",)
     assert s.fallback == "mock"
-    assert s.binance_ws_url == "wss://stream.binance.com:9443"
-    assert s.binance_rest_url == "https://api.binance.com"
-    assert s.bybit_ws_url == "wss://stream.bybit.com/v5/public/spot"
-    assert s.hyperliquid_ws_url == "wss://api.hyperliquid.xyz/ws"
-    assert s.bybit_rest_url == "https://api.bybit.com"
-    assert s.hyperliquid_rest_url == "https://api.hyperliquid.xyz"
+    assert s.url(binance.WS_URL) == "wss://stream.binance.com:9443"
+    assert s.url(binance.REST_URL) == "https://api.binance.com"
+    assert s.url(bybit.WS_URL) == "wss://stream.bybit.com/v5/public/spot"
+    assert s.url(hyperliquid.WS_URL) == "wss://api.hyperliquid.xyz/ws"
+    assert s.url(bybit.REST_URL) == "https://api.bybit.com"
+    assert s.url(hyperliquid.REST_URL) == "https://api.hyperliquid.xyz"
+    assert s.urls == ()  # only what differs from a venue's declared default is kept
     assert s.connection_timeout == 10.0
     assert s.stale_after == 30.0
     assert s.mock_seed is None
@@ -59,27 +62,12 @@ def test_settings_are_frozen() -> None:
         ("MARKET_EXCHANGE", "bybit, HyperLiquid,bybit", "exchanges", ("bybit", "hyperliquid")),
         ("MARKET_SYMBOLS", "ethusdt, SOLUSDT", "symbols", ("ETHUSDT", "SOLUSDT")),
         ("MARKET_FALLBACK", "none", "fallback", "none"),
-        ("BINANCE_WS_URL", "ws://127.0.0.1:9000/", "binance_ws_url", "ws://127.0.0.1:9000"),
-        ("BINANCE_REST_URL", "http://127.0.0.1:9001", "binance_rest_url", "http://127.0.0.1:9001"),
-        (
-            "BYBIT_WS_URL",
-            "ws://localhost:1/v5/public/spot",
-            "bybit_ws_url",
-            "ws://localhost:1/v5/public/spot",
-        ),
-        (
-            "HYPERLIQUID_WS_URL",
-            "wss://example.test/ws",
-            "hyperliquid_ws_url",
-            "wss://example.test/ws",
-        ),
-        ("BYBIT_REST_URL", "http://127.0.0.1:9002/", "bybit_rest_url", "http://127.0.0.1:9002"),
-        (
-            "HYPERLIQUID_REST_URL",
-            "https://example.test:8443",
-            "hyperliquid_rest_url",
-            "https://example.test:8443",
-        ),
+        ("BINANCE_WS_URL", "ws://127.0.0.1:9000/", "urls", (("BINANCE_WS_URL", "ws://127.0.0.1:9000"),)),
+        ("BINANCE_REST_URL", "http://127.0.0.1:9001", "urls", (("BINANCE_REST_URL", "http://127.0.0.1:9001"),)),
+        ("BYBIT_WS_URL", "ws://localhost:1/v5/public/linear", "urls", (("BYBIT_WS_URL", "ws://localhost:1/v5/public/linear"),)),
+        ("HYPERLIQUID_WS_URL", "wss://example.test/ws", "urls", (("HYPERLIQUID_WS_URL", "wss://example.test/ws"),)),
+        ("BYBIT_REST_URL", "http://127.0.0.1:9002/", "urls", (("BYBIT_REST_URL", "http://127.0.0.1:9002"),)),
+        ("HYPERLIQUID_REST_URL", "https://example.test:8443", "urls", (("HYPERLIQUID_REST_URL", "https://example.test:8443"),)),
         ("CONNECTION_TIMEOUT_SECONDS", "2.5", "connection_timeout", 2.5),
         ("STALE_AFTER_SECONDS", "7", "stale_after", 7.0),
         ("MOCK_SEED", "42", "mock_seed", 42),
@@ -136,7 +124,7 @@ def test_env_file_is_read(tmp_path: Path) -> None:
     assert s.exchange == "mock"
     assert s.symbols == ("ETHUSDT", "BTCUSDT")
     assert s.fallback == "none"
-    assert s.binance_ws_url == "ws://127.0.0.1:1234"
+    assert s.url(binance.WS_URL) == "ws://127.0.0.1:1234"
     assert s.stale_after == 12.0
     assert s.connection_timeout == 3.0
     assert s.mock_seed is None

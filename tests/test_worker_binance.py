@@ -18,12 +18,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from market.backoff import backoff
 from market.errors import InvalidSymbol
 from market.events import FeedStatus
 from market.settings import Settings
 from market.store import MarketStore, MarketView
 from market.venues.binance import BinanceSession
-from market.worker import Timing, Worker, backoff
+from market.worker import Timing, Worker
 from tests.conftest import wait_for
 from tests.fake_binance import FakeBinance
 
@@ -138,9 +139,10 @@ def make_worker() -> Iterator[WorkerFactory]:
         settings = Settings(
             exchanges=("binance",),
             symbols=symbols,
-            binance_ws_url=ws_url or (ex.ws_url if ex else "ws://127.0.0.1:9"),
-            binance_rest_url=ex.rest_url if ex else "http://127.0.0.1:9",
             **{"connection_timeout": 5.0, **overrides},  # type: ignore[arg-type]
+        ).with_urls(
+            BINANCE_WS_URL=ws_url or (ex.ws_url if ex else "ws://127.0.0.1:9"),
+            BINANCE_REST_URL=ex.rest_url if ex else "http://127.0.0.1:9",
         )
         worker = Worker(settings, RecordingStore(), timing=timing)
         workers.append(worker)
@@ -725,8 +727,8 @@ def test_unknown_symbol_on_rest_does_not_stop_the_others(
 def test_invalid_symbols_are_refused_before_anything_is_sent(
     fake_btc: FakeBinance, make_worker: WorkerFactory, bad: str
 ) -> None:
-    settings = Settings(
-        symbols=(BTC, bad), binance_ws_url=fake_btc.ws_url, binance_rest_url=fake_btc.rest_url
+    settings = Settings(symbols=(BTC, bad)).with_urls(
+        BINANCE_WS_URL=fake_btc.ws_url, BINANCE_REST_URL=fake_btc.rest_url
     )
     with pytest.raises(InvalidSymbol):
         Worker(settings)

@@ -33,8 +33,8 @@ WorkerFactory = Callable[..., Worker]
 def make_worker(start_worker: Callable[..., Worker]) -> WorkerFactory:
     def make(ex: FakeBybit, symbols: tuple[str, ...] = (BTC, ETH), timing: Timing = FAST) -> Worker:
         settings = Settings(
-            exchanges=("bybit",), symbols=symbols, bybit_ws_url=ex.ws_url, connection_timeout=5.0
-        )
+            exchanges=("bybit",), symbols=symbols, connection_timeout=5.0
+        ).with_urls(BYBIT_WS_URL=ex.ws_url)
         return start_worker(settings, timing)
 
     return make

@@ -36,9 +36,8 @@ def make_worker(start_worker: Callable[..., Worker]) -> WorkerFactory:
         settings = Settings(
             exchanges=("hyperliquid",),
             symbols=symbols,
-            hyperliquid_ws_url=ex.ws_url,
             connection_timeout=5.0,
-        )
+        ).with_urls(HYPERLIQUID_WS_URL=ex.ws_url)
         return start_worker(settings, timing)
 
     return make

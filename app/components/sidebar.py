@@ -27,12 +27,13 @@ from app.components.overview import SORT_KEY
 from app.components.selection import Selection, choose, parse_selection_symbols, selection
 from app.components.selector import CHART_VIEW_KEY, TIMEFRAME_KEY
 from market.errors import InvalidSymbol, MarketError
-from market.settings import EXCHANGES, MAX_SYMBOLS, Settings
+from market.settings import Settings, exchange_names
 from market.store import DEFAULT_SERIES_INTERVAL, IMBALANCE_DEPTHS, MarketKey, MarketStore
+from market.symbols import MAX_SYMBOLS
+from market.venues import is_simulated
 from market.wants import Demand
 from market.worker import Worker
 
-EXCHANGE_LABELS = {"mock": "mock (simulated)"}
 DEFAULT_DEPTH = 5
 WINDOWS: dict[str, float | None] = {
     "1 min": 60.0,
@@ -80,7 +81,7 @@ def market_label(key: MarketKey) -> str:
 
 
 def exchange_label(exchange: str) -> str:
-    return EXCHANGE_LABELS.get(exchange, exchange)
+    return f"{exchange} (simulated)" if is_simulated(exchange) else exchange
 
 
 def feed_summary(settings: Settings | Selection) -> str:
@@ -142,7 +143,8 @@ def render_sidebar(worker: Worker, demand: Demand, *, market_view: bool = True) 
     state.setdefault("depth", DEFAULT_DEPTH)
     state.setdefault("window", DEFAULT_WINDOW)
     state.setdefault("paused", False)
-    exchanges = EXCHANGES + tuple(e for e in chosen.exchanges if e not in EXCHANGES)
+    known = exchange_names()
+    exchanges = known + tuple(e for e in chosen.exchanges if e not in known)
     defaults = Selection(*demand.defaults)
 
     with st.sidebar:

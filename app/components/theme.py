@@ -1,6 +1,6 @@
 """The dashboard's one palette and refresh period: charts, tables and the page's CSS use these.
 
-The colours are Binance-like (green up/buy, red down/sell, amber for SIMULATED and warnings)
+The colours are an exchange terminal's (green up/buy, red down/sell, amber for SIMULATED and warnings)
 on the dark theme of ``.streamlit/config.toml``.
 """
 

@@ -19,9 +19,9 @@ from app.components.theme import REFRESH_S
 from app.runtime import get_demand, get_worker
 from market.errors import MarketError
 from market.store import MarketStore
+from market.venues import SIMULATED
 from market.wants import Demand
 
-SIMULATED_EXCHANGE = "mock"
 RERUN_KEY = "rerun_app"  # set by a fragment's callback that changed what the sidebar shows
 
 
@@ -29,13 +29,13 @@ def watch_simulated(demand: Demand, symbol: str) -> None:
     """on_click of "Show SIMULATED data": add the simulated feed to this session's selection
     and show its market of the same symbol (the live exchanges stay, and keep retrying)."""
     current = heartbeat(demand)
-    exchanges = tuple(dict.fromkeys((*current.exchanges, SIMULATED_EXCHANGE)))
+    exchanges = tuple(dict.fromkeys((*current.exchanges, SIMULATED)))
     try:
         choose(demand, Selection(exchanges, current.symbols))
     except MarketError as exc:
         st.session_state["feed_error"] = f"Refused: {exc}"
         return
-    st.session_state["market"] = (SIMULATED_EXCHANGE, symbol)
+    st.session_state["market"] = (SIMULATED, symbol)
     st.session_state[RERUN_KEY] = True
 
 

@@ -17,10 +17,3 @@ refuses a version it does not know with a status and counts garbage. Ownership o
 ``SET NX PX`` key refreshed with the collector's heartbeat: a second collector is refused (and
 says by whom), and readers drop an older owner's messages by epoch.
 """
-
-from __future__ import annotations
-
-from market.bus.publisher import BusPublisher
-from market.bus.reader import BusReader
-
-__all__ = ["BusPublisher", "BusReader"]

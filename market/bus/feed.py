@@ -14,8 +14,9 @@ from dataclasses import replace
 
 from market.bus.reader import BusReader
 from market.errors import FeedError, InvalidSymbol, SettingsError
-from market.settings import MAX_SYMBOLS, Settings, validate_symbol
+from market.settings import Settings
 from market.store import MarketStore
+from market.symbols import MAX_SYMBOLS, validate_symbol
 
 
 class BusFeed:

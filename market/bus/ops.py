@@ -17,7 +17,7 @@ import redis
 from market.bus import schema
 from market.bus.link import describe, redacted
 from market.errors import InvalidSymbol, MarketError
-from market.settings import validate_symbol
+from market.symbols import validate_symbol
 from market.wants import DEFAULT_GRACE_S, Demand
 from market.worker import Worker
 

@@ -29,8 +29,9 @@ from dataclasses import replace
 import msgspec
 import redis
 
+from market.backoff import Backoff
 from market.bus import schema
-from market.bus.link import Backoff, LinkState, client, describe, redacted
+from market.bus.link import LinkState, client, describe, redacted
 from market.store import SESSION_CANDLES, MarketKey, MarketStore, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)

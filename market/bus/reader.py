@@ -30,13 +30,14 @@ from dataclasses import dataclass, field, replace
 import redis
 
 from market.analytics import Candle, WhaleAlert
+from market.backoff import Backoff
 from market.bus import schema
-from market.bus.link import Backoff, LinkState, client, describe, redacted
+from market.bus.link import LinkState, client, describe, redacted
 from market.bus.publisher import new_id
 from market.errors import InvalidSymbol
 from market.events import FeedStatus
-from market.settings import validate_symbol
 from market.store import SESSION_CANDLES, MarketKey, MarketStore, SessionView
+from market.symbols import validate_symbol
 
 log = logging.getLogger(__name__)
 

@@ -56,17 +56,16 @@ class Backfiller:
     def __init__(
         self,
         writer: HistoryWriter,
-        rest_urls: Mapping[str, str],
+        urls: Mapping[str, tuple[str, str]],
         *,
-        bybit_ws_url: str = "",
         timeout: float = 10.0,
         limit: int = DEFAULT_KLINES,
         clock: Callable[[], float] = time.time,
         fetch: Http = http,
     ) -> None:
         self.writer = writer
-        self.rest_urls = dict(rest_urls)
-        self.ws_urls = {"bybit": bybit_ws_url}  # Bybit's market kind is in its stream's URL
+        # each venue's (REST base URL, WebSocket URL): a venue's market kind may be in the latter
+        self.urls = dict(urls)
         self.timeout = timeout
         self.limit = limit
         self._clock = clock
@@ -77,7 +76,7 @@ class Backfiller:
         self._thread: threading.Thread | None = None
 
     def serves(self, exchange: str) -> bool:
-        return exchange in SESSIONS and exchange in self.rest_urls
+        return exchange in SESSIONS and exchange in self.urls
 
     def request(self, exchange: str, symbol: str) -> None:
         """Ask for a market's recent candles (non-blocking; dropped when 1000 are queued)."""
@@ -108,10 +107,10 @@ class Backfiller:
         """The venue's recent one-minute candles, oldest first (raises ``MarketError``)."""
         now_ms = int(self._clock() * 1000)
         venue = SESSIONS[exchange]
+        rest_url, ws_url = self.urls[exchange]
         request = venue.klines_request(
-            self.rest_urls[exchange], venue.venue_symbol(symbol), now_ms, self.limit,
-            self.ws_urls.get(exchange, ""),
-        )  # fmt: skip
+            rest_url, venue.venue_symbol(symbol), now_ms, self.limit, ws_url
+        )
         if request is None:
             raise MarketError(f"{exchange} serves no candles over REST")
         return venue.parse_klines(self._fetch(request, self.timeout))

@@ -25,80 +25,17 @@ import math
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
-from market.errors import MarketError, SettingsError
+from market.errors import MarketError
+from market.settings import DbUrl, parse_db_url
 
-DEFAULT_DB_URL = "sqlite:///data/market.db"
-Kind = Literal["sqlite", "postgresql", "none"]
 SOURCES = ("live", "simulated", "replay", "venue")  # venue: backfilled from the venue's REST
 
 
 class HistoryError(MarketError):
     """The history database cannot be opened, migrated or written (the message says why)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DbUrl:
-    kind: Kind
-    target: str  # the SQLite path, or the PostgreSQL conninfo URL; "" for none
-    shown: str  # the URL with any password replaced by ***: safe to print
-
-    @property
-    def enabled(self) -> bool:
-        return self.kind != "none"
-
-    @property
-    def url(self) -> str:
-        """The URL again (password included: never print it; print ``shown``)."""
-        return f"sqlite:///{self.target}" if self.kind == "sqlite" else self.target or "none"
-
-
-def redact(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``; never raises."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
-
-
-def parse_db_url(value: str, name: str = "MARKET_DB") -> DbUrl:
-    """``sqlite:///PATH``, ``postgresql://…`` (or ``postgres://``) or ``none``; anything else
-    raises ``SettingsError`` naming ``name`` (the password never quoted)."""
-    text = value.strip()
-    if text.lower() == "none":
-        return DbUrl("none", "", "none")
-    shown = redact(text)
-    quoted = repr(shown[:60] + ("…" if len(shown) > 60 else ""))
-    usage = "must be sqlite:///PATH, postgresql://USER@HOST/DB or none"
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        raise SettingsError(f"{name}={quoted}: {usage}") from None
-    scheme = parts.scheme.lower()
-    if scheme == "sqlite":
-        path = text[len("sqlite:///") :] if text.lower().startswith("sqlite:///") else ""
-        if parts.netloc or not path or path.endswith("/"):
-            raise SettingsError(f"{name}={quoted}: {usage} (a file path after sqlite:///)")
-        return DbUrl("sqlite", path, shown)
-    if scheme in ("postgresql", "postgres"):
-        try:
-            port = parts.port
-        except ValueError:
-            raise SettingsError(f"{name}={quoted}: the port must be a number") from None
-        del port
-        if not parts.netloc and "host=" not in parts.query:
-            raise SettingsError(f"{name}={quoted}: {usage} (a host is missing)")
-        return DbUrl("postgresql", text, shown)
-    raise SettingsError(f"{name}={quoted}: {usage}")
 
 
 # -- the schema ---------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Reading history back: rows by market and time range, exports, and the chart's candles.
 
-    python -m market history --exchange binance --symbol BTCUSDT --since 24h \\
+    python -m market history --exchange E --symbol BTCUSDT --since 24h \\
         [--until 2024-05-01T12:00] [--kind candles|series|alerts|statuses] [--format csv|json]
 
 Times are ``24h`` / ``90m`` / ``7d`` / ``30s`` ago, an ISO date or date-time (UTC unless it

@@ -38,13 +38,12 @@ from market.history.db import (
     INSERT_STATUS,
     UPSERT_CANDLE,
     Database,
-    DbUrl,
     HistoryError,
     clean,
-    parse_db_url,
 )
-from market.settings import Settings
+from market.settings import DbUrl, Settings, parse_db_url
 from market.store import SERIES_COLUMNS, HistoryTake, MarketKey, MarketStore
+from market.venues import VENUES
 from market.venues.base import Kline
 
 log = logging.getLogger(__name__)
@@ -560,12 +559,10 @@ def start_history(
         store, url, series_days=settings.db_series_days, candle_days=settings.db_candle_days
     )
     if backfill:
-        rest = {
-            "binance": settings.binance_rest_url,
-            "bybit": settings.bybit_rest_url,
-            "hyperliquid": settings.hyperliquid_rest_url,
+        urls = {
+            v.name: (settings.url(v.rest_url), settings.url(v.ws_url) if v.ws_url else "")
+            for v in VENUES
+            if v.klines and v.rest_url is not None
         }
-        writer.backfill = Backfiller(
-            writer, rest, bybit_ws_url=settings.bybit_ws_url, timeout=settings.connection_timeout
-        ).start()
+        writer.backfill = Backfiller(writer, urls, timeout=settings.connection_timeout).start()
     return writer.start()

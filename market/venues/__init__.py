@@ -1,21 +1,78 @@
-"""The venues: one module each (header, pure parsers, sans-I/O ``Session``), and the registry.
+"""The venues: one module each, and this registry, the one list of them.
 
-A new venue is one file here (see ``binance.py`` for the shape: a header of URLs and limits,
-``parse`` functions whose docstrings show a real frame, a ``Session`` subclass of
-``market.venues.base.Session``) plus one line in ``SESSIONS`` below. ``mock`` is the
-simulated venue: no socket, no session, the same events.
+A venue module (see ``binance.py``) holds a header of URLs and limits, ``parse`` functions whose
+docstrings show a real frame, a ``Session`` subclass of ``market.venues.base.Session``, and a
+``VENUE`` declaration (``market.venues.base.Venue``): its name, display name, URL settings and
+defaults, market kinds and how its recordings are recognised. A new venue is that one file plus
+one line in ``VENUES`` below; settings, the CLI, the page, recording detection and the backfill
+are built from this list. ``mock`` is the simulated venue: no socket, no session, the same
+events (``market.feed.MockFeed``).
 """
 
 from __future__ import annotations
 
-from market.venues.base import Session
-from market.venues.binance import BinanceSession
-from market.venues.bybit import BybitSession
-from market.venues.hyperliquid import HyperLiquidSession
+from collections.abc import Iterable
+from typing import Protocol
 
-SESSIONS: dict[str, type[Session]] = {
-    "binance": BinanceSession,
-    "bybit": BybitSession,
-    "hyperliquid": HyperLiquidSession,
-}
-SIMULATED = "mock"
+from market.errors import SettingsError
+from market.settings import declare
+from market.venues import binance, bybit, hyperliquid, mock
+from market.venues.base import Session, Venue
+
+VENUES: tuple[Venue, ...] = (
+    binance.VENUE,
+    bybit.VENUE,
+    hyperliquid.VENUE,
+    mock.VENUE,
+)
+declare(*VENUES)
+
+BY_NAME: dict[str, Venue] = {v.name: v for v in VENUES}
+SESSIONS: dict[str, type[Session]] = {v.name: v.session for v in VENUES if v.session is not None}
+SIMULATED: str = next(v.name for v in VENUES if v.simulated)  # the fallback's venue
+RECORDABLE: tuple[str, ...] = tuple(v.name for v in VENUES if v.recordable)
+
+
+def venue(name: str) -> Venue:
+    """The declaration of venue ``name``; ``SettingsError`` naming the known ones."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        known = ", ".join(BY_NAME)
+        raise SettingsError(f"{name[:40]!r}: not a venue (known: {known})") from None
+
+
+def display(name: str) -> str:
+    """How a person reads exchange ``name`` (the name itself when it is not a venue)."""
+    found = BY_NAME.get(name)
+    return found.display if found is not None else name
+
+
+def is_simulated(name: str) -> bool:
+    found = BY_NAME.get(name)
+    return found is not None and found.simulated
+
+
+def described(names: Iterable[str]) -> str:
+    """``Binance, Bybit or HyperLiquid``: venues in an error text."""
+    shown = [display(n) for n in names]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+
+class _Recorded(Protocol):
+    @property
+    def raw(self) -> str: ...
+    @property
+    def snapshot_symbol(self) -> str | None: ...
+
+
+def detect_exchange(records: Iterable[_Recorded], probe: int = 50) -> str | None:
+    """Which venue a recording came from, by the shape of its first ``probe`` frames."""
+    real = [v for v in VENUES if v.recordable]
+    for i, record in enumerate(records):
+        if i >= probe:
+            break
+        for v in real:
+            if v.recognises(record.raw, record.snapshot_symbol is not None):
+                return v.name
+    return None

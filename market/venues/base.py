@@ -1,9 +1,10 @@
-"""What every venue module shares: the actions a session asks for, the ``Session`` base, the
-validators of the exchanges' numbers, and msgspec's typed levels.
+"""What every venue module shares: the ``Venue`` declaration, the actions a session asks for,
+the ``Session`` base, the validators of the exchanges' numbers, and msgspec's typed levels.
 
-A venue module (``binance.py``, ``bybit.py``, ``hyperliquid.py``) is, top to bottom: a short
-declarative header (URLs, limits, pings, symbol form), pure parse functions, and a sans-I/O
-``Session`` in the style of h11 and websockets' ``protocol.py``::
+A venue module is, top to bottom: a short declarative header (URLs, limits, pings, symbol
+form), pure parse functions, a sans-I/O ``Session`` in the style of h11 and websockets'
+``protocol.py``, and its ``VENUE`` declaration, which the registry (``market/venues/__init__``)
+lists::
 
     session.opened(now)                → actions     (the connection is open: subscribe…)
     session.receive(frame, now)        → events, actions
@@ -30,7 +31,7 @@ import orjson
 from market.analytics import MINUTE_MS, Candle
 from market.errors import BadMessage
 from market.events import Event, Levels
-from market.settings import Settings
+from market.settings import HTTP_SCHEMES, WS_SCHEMES, Settings, UrlSetting
 from market.sync import SequencedSync, Sync
 
 _INF = math.inf
@@ -198,6 +199,69 @@ class Session:
             return []
         self.unlisted[symbol] = detail
         return [NotListed(symbol, detail)]
+
+
+# -- the declaration: what the rest of the house knows of a venue -----------------------------
+
+MarketKind = str  # "spot", "linear" (USDⓈ-margined perpetuals), "perp"
+
+
+@dataclass(frozen=True, slots=True)
+class Venue:
+    """A venue as the rest of the house sees it; the registry lists one per venue module.
+
+    Settings (``MARKET_EXCHANGE``'s names, the URL variables and their defaults), the CLI's
+    choices and help, the page's exchange list, recording detection, the backfill and every
+    error text naming the venues are built from these, so a venue is named in its own module
+    only.
+    """
+
+    name: str  # MARKET_EXCHANGE's word and the store's key: lower case, no space
+    display: str  # how a person reads it
+    session: type[Session] | None  # None: the simulated venue (market.feed.MockFeed)
+    ws_url: UrlSetting | None = None
+    rest_url: UrlSetting | None = None
+    kinds: tuple[MarketKind, ...] = ("spot",)
+    # recording detection: a frame whose first 40 characters hold one of ``signatures``, or
+    # that starts with ``greeting``, is this venue's; ``rest_snapshots``: a recording's bare
+    # REST book bodies (``Record.snapshot_symbol``) are this venue's
+    signatures: tuple[str, ...] = ()
+    greeting: str | None = None
+    rest_snapshots: bool = False
+    simulated: bool = False  # labelled SIMULATED everywhere; MARKET_FALLBACK's choice
+
+    @property
+    def urls(self) -> tuple[UrlSetting, ...]:
+        return tuple(u for u in (self.ws_url, self.rest_url) if u is not None)
+
+    @property
+    def recordable(self) -> bool:
+        """A real venue whose raw frames ``python -m market record`` can write."""
+        return self.session is not None
+
+    @property
+    def klines(self) -> bool:
+        """Whether the venue serves one-minute candles over REST (the history's backfill)."""
+        return self.session is not None and self.session.klines_request is not (
+            Session.klines_request
+        )
+
+    def recognises(self, raw: str, rest_snapshot: bool) -> bool:
+        """Whether a recorded frame (``raw``; ``rest_snapshot``: a bare REST book) is ours."""
+        if rest_snapshot:
+            return self.rest_snapshots
+        head = raw[:40]
+        return any(s in head for s in self.signatures) or (
+            self.greeting is not None and raw.startswith(self.greeting)
+        )
+
+
+def ws_setting(env: str, default: str) -> UrlSetting:
+    return UrlSetting(env, default, WS_SCHEMES)
+
+
+def rest_setting(env: str, default: str) -> UrlSetting:
+    return UrlSetting(env, default, HTTP_SCHEMES)
 
 
 # -- one-minute candles over REST (the history's backfill): the venues' common vocabulary ------

@@ -8,7 +8,7 @@
             1024 streams per connection; 5 incoming messages a second per connection;
             a ``serverShutdown`` event means "reconnect now"
 
-The book procedure lives in ``market.sync.BinanceSync``; this module only parses.
+The book procedure is ``market.sync.SnapshotSync`` (diffs bracketed by a REST snapshot).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import orjson
 from market.errors import BadMessage, InvalidSymbol
 from market.events import BookDelta, BookSnapshot, Event, ServerNotice, Side, Ticker, Trade
 from market.settings import Settings
-from market.sync import BinanceSync
+from market.sync import SnapshotSync
 from market.venues.base import (
     DEFAULT_KLINES,
     NO_ACTIONS,
@@ -38,6 +38,7 @@ from market.venues.base import (
     Send,
     Session,
     Status,
+    Venue,
     WireLevels,
     checked_kline,
     decode_object,
@@ -49,11 +50,15 @@ from market.venues.base import (
     number,
     optional,
     positive,
+    rest_setting,
+    ws_setting,
 )
 from market.venues.base import levels as _levels
 from market.venues.base import symbol as _symbol
 
 EXCHANGE = "binance"
+WS_URL = ws_setting("BINANCE_WS_URL", "wss://stream.binance.com:9443")
+REST_URL = rest_setting("BINANCE_REST_URL", "https://api.binance.com")
 DEPTH_STREAM = "depth@100ms"
 TRADE_STREAM = "trade"
 TICKER_STREAM = "ticker"
@@ -339,7 +344,7 @@ def parse_klines(raw: bytes | str) -> list[Kline]:
 
 
 class BinanceSession(Session):
-    """Diff streams plus REST snapshots (``BinanceSync``).
+    """Diff streams plus REST snapshots (``SnapshotSync``).
 
     The URL names the first ``URL_SYMBOLS`` symbols, whose snapshots are fetched at once; the
     others are SUBSCRIBEd on the open connection and their snapshots fetched once Binance
@@ -350,7 +355,7 @@ class BinanceSession(Session):
     exchange = EXCHANGE
     max_frame_bytes = MAX_FRAME_BYTES
     max_rest_bytes = MAX_REST_BYTES
-    sync_factory = BinanceSync
+    sync_factory = SnapshotSync
     send_interval = SEND_INTERVAL_S
     max_age = MAX_CONNECTION_AGE_S
     max_age_note = "Binance closes at 24 h"
@@ -380,10 +385,10 @@ class BinanceSession(Session):
         return parse_klines(raw)
 
     def url(self) -> str:
-        return stream_url(self.settings.binance_ws_url, tuple(self.symbols)[:URL_SYMBOLS])
+        return stream_url(self.settings.url(WS_URL), tuple(self.symbols)[:URL_SYMBOLS])
 
     def _fetch(self, symbol: str) -> FetchSnapshot:
-        return FetchSnapshot(symbol, snapshot_url(self.settings.binance_rest_url, symbol))
+        return FetchSnapshot(symbol, snapshot_url(self.settings.url(REST_URL), symbol))
 
     def _subscribe(self, symbols: list[str], method: str = "SUBSCRIBE") -> list[Action]:
         per_request = MAX_PARAMS // len(STREAM_KINDS)
@@ -445,3 +450,15 @@ class BinanceSession(Session):
 
     def timer(self, token: str, now: float) -> Output:
         return [], self._confirmed(token)
+
+
+VENUE = Venue(
+    name=EXCHANGE,
+    display="Binance",
+    session=BinanceSession,
+    ws_url=WS_URL,
+    rest_url=REST_URL,
+    kinds=("spot",),
+    signatures=('"stream"', '"e":"'),  # a combined-stream frame, or a bare event
+    rest_snapshots=True,  # GET /api/v3/depth bodies, recorded inline
+)

@@ -40,6 +40,7 @@ from market.venues.base import (
     Send,
     Session,
     Status,
+    Venue,
     WireLevels,
     checked_kline,
     decode_object,
@@ -53,10 +54,14 @@ from market.venues.base import (
     optional,
     positive,
     price,
+    rest_setting,
     symbol,
+    ws_setting,
 )
 
 EXCHANGE = "bybit"
+WS_URL = ws_setting("BYBIT_WS_URL", "wss://stream.bybit.com/v5/public/spot")
+REST_URL = rest_setting("BYBIT_REST_URL", "https://api.bybit.com")
 BOOK_DEPTH = 50
 MAX_ARGS_PER_SUBSCRIBE = 10
 PING_INTERVAL_S = 20.0
@@ -310,7 +315,7 @@ class BybitSession(Session):
     def __init__(self, settings: Settings, symbols: Sequence[str] = ()) -> None:
         super().__init__(settings, symbols)
         self._requests: dict[str, list[str]] = {}  # req_id → the topics it asked for
-        url = settings.bybit_ws_url.rstrip("/")
+        url = settings.url(WS_URL).rstrip("/")
         self.category = url.rsplit("/", 1)[-1] if "/v5/public/" in url else "spot"
 
     @staticmethod
@@ -332,7 +337,7 @@ class BybitSession(Session):
         return parse_klines(raw)
 
     def url(self) -> str:
-        return self.settings.bybit_ws_url
+        return self.settings.url(WS_URL)
 
     def _requests_for(self, topics_: list[str], op: str) -> tuple[bytes, ...]:
         frames = subscribe_frames(topics_, op)
@@ -395,3 +400,14 @@ class BybitSession(Session):
         if retry:
             actions.append(Send(self._requests_for(retry, "subscribe")))
         return actions
+
+
+VENUE = Venue(
+    name=EXCHANGE,
+    display="Bybit",
+    session=BybitSession,
+    ws_url=WS_URL,
+    rest_url=REST_URL,
+    kinds=("spot", "linear"),  # which one: the last part of BYBIT_WS_URL's path
+    signatures=('"topic"', '"op"'),
+)

@@ -38,6 +38,7 @@ from market.venues.base import (
     Send,
     Session,
     Status,
+    Venue,
     checked_kline,
     decode_object,
     integer,
@@ -48,10 +49,14 @@ from market.venues.base import (
     optional,
     positive,
     price,
+    rest_setting,
     symbol,
+    ws_setting,
 )
 
 EXCHANGE = "hyperliquid"
+WS_URL = ws_setting("HYPERLIQUID_WS_URL", "wss://api.hyperliquid.xyz/ws")
+REST_URL = rest_setting("HYPERLIQUID_REST_URL", "https://api.hyperliquid.xyz")
 PING_INTERVAL_S = 30.0
 PING_FRAME = b'{"method":"ping"}'
 GREETING = "Websocket connection established."
@@ -281,7 +286,7 @@ class HyperLiquidSession(Session):
         return parse_klines(raw)
 
     def url(self) -> str:
-        return self.settings.hyperliquid_ws_url
+        return self.settings.url(WS_URL)
 
     def _subscribe(self, coins: list[str], now: float, method: str = "subscribe") -> list[Action]:
         coins = [c for c in coins if c not in self.unlisted]
@@ -374,3 +379,15 @@ class HyperLiquidSession(Session):
                 coin, f"{coin}: not listed on HyperLiquid ({reply.detail[:80]})"
             )
         return [*actions, Status(f"HyperLiquid: {reply.detail[:120]}")]
+
+
+VENUE = Venue(
+    name=EXCHANGE,
+    display="HyperLiquid",
+    session=HyperLiquidSession,
+    ws_url=WS_URL,
+    rest_url=REST_URL,
+    kinds=("perp",),
+    signatures=('"channel"',),
+    greeting=GREETING,
+)

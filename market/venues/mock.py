@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable
 
 from market.events import BookDelta, BookSnapshot, Event, Ticker, Trade
+from market.venues.base import Venue
 
 EXCHANGE = "mock"
 LEVELS_PER_SIDE = 50
@@ -290,3 +291,6 @@ class MockExchange:
             if ticker is not None:
                 events.append(ticker)
         return events
+
+
+VENUE = Venue(name=EXCHANGE, display="Simulated", session=None, simulated=True)
