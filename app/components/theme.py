@@ -1,7 +1,7 @@
 """The dashboard's one palette and refresh period: charts, tables and the page's CSS use these.
 
-The colours are an exchange terminal's (green up/buy, red down/sell, amber for SIMULATED and warnings)
-on the dark theme of ``.streamlit/config.toml``.
+The colours are an exchange terminal's (green up/buy, red down/sell, amber for SIMULATED and
+warnings) on the dark theme of ``.streamlit/config.toml``.
 """
 
 from __future__ import annotations
