@@ -12,10 +12,10 @@ ccxt's ``handle_message`` handles too (``depthUpdate`` diffs and ``trade``s; a r
 other streams, e.g. bookTicker, are left out for both), in order, with the recorded REST
 snapshots in between, and each is timed from the raw frame to a book one can read:
 
-- ours: ``BinanceSession.receive`` → ``Pipeline.handle`` (``BinanceSync``, ``OrderBook``, the
+- ours: ``BinanceSession.receive`` → ``Pipeline.handle`` (``SnapshotSync``, ``OrderBook``, the
   top 20 and the series row published in a ``MarketStore``; trades into the store's tape,
   session VWAP/CVD, candles and whale check), exactly what the worker runs;
-- ours, book only: ``binance.parse`` → ``BinanceSync.on_delta`` → ``OrderBook.top(5)``: the
+- ours, book only: ``binance.parse`` → ``SnapshotSync.on_delta`` → ``OrderBook.top(5)``: the
   work ccxt does for a diff (no store, no metrics), to tell the book from what the page needs;
 - ccxt: ``Client.handle_text_or_binary_message(raw)`` of a real (unconnected) ccxt pro client,
   i.e. ccxt's JSON decode and ``binance.handle_message`` → ``handle_order_book`` (then the
@@ -56,7 +56,7 @@ from market.pipeline import Pipeline  # noqa: E402
 from market.recording import Record, read  # noqa: E402
 from market.settings import Settings  # noqa: E402
 from market.store import MarketStore  # noqa: E402
-from market.sync import BinanceSync  # noqa: E402
+from market.sync import SnapshotSync  # noqa: E402
 from market.venues import binance  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "fixtures" / "cryptofeed_BINANCE.ws.1.0"
@@ -87,7 +87,7 @@ def symbol_of(raw: str) -> str:
 
 
 def run_ours(records: list[Record], symbols: list[str]) -> tuple[float, Pipeline]:
-    pipeline = Pipeline(MarketStore(), "binance", symbols, BinanceSync)
+    pipeline = Pipeline(MarketStore(), "binance", symbols, SnapshotSync)
     session = binance.BinanceSession(Settings(), symbols)
     receive, handle = session.receive, pipeline.handle
     clock = time.perf_counter
@@ -103,7 +103,7 @@ def run_ours(records: list[Record], symbols: list[str]) -> tuple[float, Pipeline
 
 
 def run_ours_book(records: list[Record], symbols: list[str]) -> float:
-    syncs = {s: BinanceSync(OrderBook(s)) for s in symbols}
+    syncs = {s: SnapshotSync(OrderBook(s)) for s in symbols}
     parse, parse_snapshot = binance.parse, binance.parse_snapshot
     clock = time.perf_counter
     spent = 0.0
@@ -304,7 +304,7 @@ def main() -> int:
         )
         print(
             f"ours : {book_rate:>10,.0f} events/s  {1e6 / book_rate:7.2f} µs/event  "
-            "(book only: parse → BinanceSync → top 5)"
+            "(book only: parse → SnapshotSync → top 5)"
         )
         print(
             f"ccxt : {ccxt_rate:>10,.0f} events/s  {1e6 / ccxt_rate:7.2f} µs/event  "

@@ -9,7 +9,7 @@ import pytest
 from market.book import OrderBook
 from market.errors import CrossedBook, SequenceGap
 from market.events import BookDelta, BookSnapshot, Levels
-from market.sync import BinanceSync, SequencedSync
+from market.sync import SnapshotSync, SequencedSync
 
 SYMBOL = "BTCUSDT"
 
@@ -27,11 +27,11 @@ def snapshot(update_id: int, bids: Levels, asks: Levels) -> BookSnapshot:
 SNAP_100 = snapshot(100, bids=((10.0, 1.0), (9.0, 2.0)), asks=((11.0, 3.0), (12.0, 4.0)))
 
 
-def binance_sync() -> BinanceSync:
-    return BinanceSync(OrderBook(SYMBOL))
+def binance_sync() -> SnapshotSync:
+    return SnapshotSync(OrderBook(SYMBOL))
 
 
-# -- BinanceSync ---------------------------------------------------------------------------------
+# -- SnapshotSync ---------------------------------------------------------------------------------
 
 
 def test_diffs_are_buffered_until_the_snapshot() -> None:
