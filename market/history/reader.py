@@ -24,7 +24,7 @@ from market.analytics import Candle
 from market.history.db import (
     ALERT_COLUMNS,
     CANDLE_COLUMNS,
-    SERIES_COLUMNS,
+    SERIES_TABLE_COLUMNS,
     STATUS_COLUMNS,
     Database,
 )
@@ -32,7 +32,7 @@ from market.history.db import (
 # kind → (table, columns, time column, has a symbol)
 KINDS: dict[str, tuple[str, tuple[str, ...], str, bool]] = {
     "candles": ("candles", CANDLE_COLUMNS, "open_ms", True),
-    "series": ("series", SERIES_COLUMNS, "t_ms", True),
+    "series": ("series", SERIES_TABLE_COLUMNS, "t_ms", True),
     "alerts": ("alerts", ALERT_COLUMNS, "ts_ms", True),
     "statuses": ("statuses", STATUS_COLUMNS, "t_ms", False),
 }
