@@ -116,8 +116,10 @@ class LiveCandles:
                 opened = key[3]
                 if opened > self._newest.get(market, -1):
                     self._newest[market] = opened
-                stored = opened <= self._started_minute or opened <= self._pruned.get(market, -1)
-                candle.based = not stored or source == "replay"
+                maybe_stored = opened <= self._started_minute or opened <= self._pruned.get(
+                    market, -1
+                )
+                candle.based = not maybe_stored or source == "replay"  # a replay overwrites
             candle.add(t.price, t.qty, t.side == "buy")
             touched.append(key)
         return touched
