@@ -36,7 +36,7 @@ from market.feed import Feed, update_pipeline
 from market.pipeline import Pipeline
 from market.redact import redact_url
 from market.settings import NO_FALLBACK, Settings
-from market.transport import HTTPRefused, classify, describe, http_get
+from market.transport import HTTPRefused, classify, describe, http_request
 from market.venues.base import (
     Action,
     FetchSnapshot,
@@ -425,7 +425,7 @@ class Connection(Feed):
         if self._rest is None:
             self._rest = ThreadPoolExecutor(thread_name_prefix="market-rest")
         fetch = asyncio.get_running_loop().run_in_executor(
-            self._rest, http_get, url, self.settings.connection_timeout,
+            self._rest, http_request, url, self.settings.connection_timeout,
             self.session.max_rest_bytes,
         )  # fmt: skip
         fetch.add_done_callback(_consume)  # its error may have no reader once we are cancelled

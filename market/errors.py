@@ -9,7 +9,7 @@
     │   └── CrossedBook        best bid >= best ask: that symbol's book must be rebuilt
     └── FeedError
         ├── RegionBlocked      HTTP 451/403: the exchange refuses this location
-        └── SnapshotError      a REST snapshot could not be fetched (retryable)
+        └── SnapshotError      a REST request got no usable answer (retryable)
 
 Each carries a short message naming the problem (a value quoted at most in part, never a
 secret); library errors are translated at the boundary with ``raise … from exc``.
@@ -64,4 +64,4 @@ class RegionBlocked(FeedError):
 
 
 class SnapshotError(FeedError):
-    """A REST order book snapshot request failed in a way worth retrying."""
+    """A REST request (a book snapshot, a backfill) failed in a way worth retrying."""

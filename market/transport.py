@@ -1,9 +1,13 @@
-"""The runner's I/O at its edges: a capped REST GET, and what a failed connection means.
+"""The one HTTP seam, and what a failed connection means.
 
-``classify`` tells a refusal for our location (HTTP 451, or 403 at the handshake: never
-retried blindly) from an ordinary error; ``describe`` says why a connection dropped, in a few
-words fit for the status line (URLs in it redacted); ``http_get`` fetches a REST body of at
-most the venue's size, translating failures into the market error tree.
+``http_request`` carries out every REST request of the house (the runner's book snapshots,
+the history backfill's candles: a GET, or a POST with a JSON body), with one User-Agent; it
+refuses a body over the venue's cap and translates failures into the market error tree:
+HTTP 451/403 → ``RegionBlocked``, another error status → ``HTTPRefused`` (with the body, for
+the venue to read), no answer or an oversized one → ``RequestFailed``. ``classify`` tells a
+refusal for our location (HTTP 451, or 403 at the handshake: never retried blindly) from an
+ordinary error; ``describe`` says why a connection dropped, in a few words fit for the status
+line (URLs in it redacted).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from market.errors import FeedError, RegionBlocked, SnapshotError
 from market.redact import redact_text
 
 BLOCKED_STATUSES = {451: "restricted location", 403: "forbidden"}
+USER_AGENT = "market-monitor/0.1"
 
 
 class HTTPRefused(FeedError):
@@ -27,6 +32,15 @@ class HTTPRefused(FeedError):
         super().__init__(f"HTTP {status}")
         self.status = status
         self.body = body
+
+
+class RequestFailed(SnapshotError):
+    """A REST request got no answer (network error, timeout), or one over the size cap;
+    ``reason`` says which in a few words (the message is ``REST <reason>``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"REST {reason}")
+        self.reason = reason
 
 
 def classify(exc: BaseException) -> RegionBlocked | None:
@@ -59,22 +73,28 @@ def describe(exc: BaseException) -> str:
     return redact_text(f"{type(exc).__name__}: {str(exc)[:120]}")  # an URL may hold a secret
 
 
-def http_get(url: str, timeout: float, limit: int) -> bytes:
-    """GET a REST resource of at most ``limit`` bytes; errors translated into the market tree."""
-    request = urllib.request.Request(url, headers={"User-Agent": "market-monitor/0.1"})
+def http_request(
+    url: str, timeout: float, limit: int, method: str = "GET", body: bytes | None = None
+) -> bytes:
+    """``method`` ``url`` (``body``, if any, sent as JSON); the response body, of at most
+    ``limit`` bytes. Errors are translated into the market tree (see the module docstring)."""
+    headers = {"User-Agent": USER_AGENT}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            body: bytes = response.read(limit + 1)
+            answer: bytes = response.read(limit + 1)
     except urllib.error.HTTPError as exc:
         if exc.code in BLOCKED_STATUSES:
             raise RegionBlocked(exc.code, f"HTTP {exc.code}: {BLOCKED_STATUSES[exc.code]}") from exc
-        body = b""
+        refusal = b""
         with contextlib.suppress(Exception):
-            body = exc.read(64 * 1024)
-        raise HTTPRefused(exc.code, body) from exc
+            refusal = exc.read(64 * 1024)
+        raise HTTPRefused(exc.code, refusal) from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SnapshotError(f"REST request failed: {str(reason)[:120]}") from exc
-    if len(body) > limit:
-        raise SnapshotError(f"REST response over {limit:,} bytes: refused")
-    return body
+        raise RequestFailed(f"request failed: {str(reason)[:120]}") from exc
+    if len(answer) > limit:
+        raise RequestFailed(f"response over {limit:,} bytes: refused")
+    return answer

@@ -20,9 +20,13 @@ import pytest
 
 from market.errors import SettingsError
 from market.history.db import (
+    ALERT_COLUMNS,
+    CANDLE_COLUMNS,
     INSERT_SERIES,
     MIGRATIONS,
     SCHEMA_VERSION,
+    SERIES_TABLE_COLUMNS,
+    STATUS_COLUMNS,
     UPSERT_CANDLE,
     Database,
     HistoryError,
@@ -222,6 +226,20 @@ def test_upsert_rewrites_a_candle_and_nan_is_null(db_url: str) -> None:
     db.transaction([(INSERT_SERIES, [series, series])])  # a repeated row is ignored
     assert db.query("SELECT * FROM candles") == [(*key, 1.0, 2.5, 0.5, 2.5, 4.0, 7.0, 3, 2.0, 2.0)]
     assert db.query("SELECT t_ms, imbalance_1, depth_delta FROM series") == [(1000, None, 3.0)]
+    db.close()
+
+
+def test_the_column_lists_are_the_tables_columns(tmp_path: Path) -> None:
+    """The series columns derive from the store's: they must still be the migrated table's,
+    in order (and so every table's)."""
+    db = Database(f"sqlite:///{tmp_path}/h.db")
+    for table, columns in [
+        ("candles", CANDLE_COLUMNS),
+        ("series", SERIES_TABLE_COLUMNS),
+        ("alerts", ALERT_COLUMNS),
+        ("statuses", STATUS_COLUMNS),
+    ]:
+        assert tuple(r[1] for r in db.query(f"PRAGMA table_info({table})")) == columns
     db.close()
 
 

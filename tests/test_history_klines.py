@@ -3,7 +3,7 @@ fake's klines endpoint equal the candles of the trades it published; a refusal i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from market.errors import BadMessage
 from market.history.backfill import Backfiller
 from market.history.db import Database
 from market.venues.base import Kline
+from market.venues.binance import BinanceSession
 from market.venues.binance import klines_request as binance_request
 from market.venues.binance import parse_klines as parse_binance
 from market.venues.bybit import category_of as bybit_category
@@ -151,7 +152,7 @@ class Sink:
     def __init__(self) -> None:
         self.got: list[Kline] = []
 
-    def add_venue_candles(self, exchange: str, symbol: str, klines: list[Kline]) -> None:
+    def add_venue_candles(self, exchange: str, symbol: str, klines: Sequence[Kline]) -> None:
         self.got.extend(klines)
 
 
@@ -179,7 +180,7 @@ def binance_trades(ex: FakeBinance) -> list[tuple[int, float, float, bool]]:
 def test_binance_backfill_equals_the_truth(fake_binance: FakeBinance) -> None:
     published = binance_trades(fake_binance)
     sink = Sink()
-    filler = Backfiller(sink, {"binance": fake_binance.rest_url})  # type: ignore[arg-type]
+    filler = Backfiller(sink, {"binance": (fake_binance.rest_url, "")})
     assert filler.backfill("binance", BTC) == 2
     assert as_tuples(sink.got) == truth(published)
     assert filler.done("binance", BTC) == ""
@@ -189,9 +190,7 @@ def test_bybit_backfill_equals_the_truth() -> None:
     with FakeBybit([BTC]) as ex:
         sent = ex.trades(BTC, [(p, q, "Buy" if b else "Sell") for p, q, b in FILLS])
         sink = Sink()
-        filler = Backfiller(
-            sink, {"bybit": (ex.rest_url, ex.ws_url + "/v5/public/spot")}
-        )  # type: ignore[arg-type]
+        filler = Backfiller(sink, {"bybit": (ex.rest_url, ex.ws_url + "/v5/public/spot")})
         assert filler.backfill("bybit", BTC) == 1
     expected = truth([(t["T"], float(t["p"]), float(t["v"]), t["S"] == "Buy") for t in sent])
     # Bybit reports no trade count and no buy/sell split: stored as unknown
@@ -202,7 +201,7 @@ def test_hyperliquid_backfill_equals_the_truth() -> None:
     with FakeHyperLiquid(["BTC"]) as ex:
         sent = ex.trades("BTC", [(p, q, "B" if b else "A") for p, q, b in FILLS])
         sink = Sink()
-        filler = Backfiller(sink, {"hyperliquid": ex.rest_url})  # type: ignore[arg-type]
+        filler = Backfiller(sink, {"hyperliquid": (ex.rest_url, "")})
         assert filler.backfill("hyperliquid", BTC) == 1
     expected = truth([(t["time"], float(t["px"]), float(t["sz"]), t["side"] == "B") for t in sent])
     # HyperLiquid reports no quote volume and no buy/sell split
@@ -212,17 +211,49 @@ def test_hyperliquid_backfill_equals_the_truth() -> None:
 def test_a_refused_backfill_is_a_status_not_a_crash(fake_binance: FakeBinance) -> None:
     fake_binance.refuse(451)
     sink = Sink()
-    filler = Backfiller(sink, {"binance": fake_binance.rest_url})  # type: ignore[arg-type]
+    filler = Backfiller(sink, {"binance": (fake_binance.rest_url, "")})
     assert filler.backfill("binance", BTC) == 0
     assert filler.failures() == [
         "binance BTCUSDT backfill failed: HTTP 451 Unavailable For Legal Reasons"
     ]
     assert sink.got == []
-    unreachable = Backfiller(sink, {"hyperliquid": "http://127.0.0.1:9"}, timeout=2)  # type: ignore[arg-type]
+    unreachable = Backfiller(sink, {"hyperliquid": ("http://127.0.0.1:9", "")}, timeout=2)
     assert unreachable.backfill("hyperliquid", BTC) == 0
     assert unreachable.failures()[0].startswith(
         "hyperliquid BTCUSDT backfill failed: request failed:"
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "symbol", "reason"),
+    [
+        (403, BTC, "HTTP 403 Forbidden"),  # refused for our location, as the runner maps it
+        (None, "XYZUSDT", "HTTP 400 Bad Request"),  # another error status
+    ],
+)
+def test_a_refusal_is_mapped_as_the_runners_are(
+    fake_binance: FakeBinance, status: int | None, symbol: str, reason: str
+) -> None:
+    fake_binance.refuse(status)
+    sink = Sink()
+    filler = Backfiller(sink, {"binance": (fake_binance.rest_url, "")})
+    assert filler.backfill("binance", symbol) == 0
+    assert filler.failures() == [f"binance {symbol} backfill failed: {reason}"]
+    assert sink.got == []
+
+
+def test_a_body_over_the_venues_cap_is_refused(
+    fake_binance: FakeBinance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    binance_trades(fake_binance)  # two candles: ~300 bytes
+    monkeypatch.setattr(BinanceSession, "max_rest_bytes", 200)
+    sink = Sink()
+    filler = Backfiller(sink, {"binance": (fake_binance.rest_url, "")})
+    assert filler.backfill("binance", BTC) == 0
+    assert filler.failures() == [
+        "binance BTCUSDT backfill failed: response over 200 bytes: refused"
+    ]
+    assert sink.got == []
 
 
 def test_a_live_market_opens_with_the_venue_candles_stored(
@@ -237,7 +268,7 @@ def test_a_live_market_opens_with_the_venue_candles_stored(
     ).with_urls(BINANCE_WS_URL=fake_binance.ws_url, BINANCE_REST_URL=fake_binance.rest_url)
     worker = Worker(settings, MarketStore(), timing=FAST).start()
     writer = HistoryWriter(worker.store, url, interval=0.05)
-    writer.backfill = Backfiller(writer, {"binance": fake_binance.rest_url}).start()
+    writer.backfill = Backfiller(writer, {"binance": (fake_binance.rest_url, "")}).start()
     writer.start()
     try:
         wait_for(

@@ -17,7 +17,8 @@ from market.analytics import MINUTE_MS, Candle
 from market.events import FeedStatus, Trade
 from market.history.db import Database
 from market.history.reader import chart_candles, read_rows
-from market.history.writer import HistoryWriter, join_candles
+from market.history.candles import join_candles
+from market.history.writer import HistoryWriter
 from market.settings import Settings
 from market.store import MarketStore
 from market.worker import Worker

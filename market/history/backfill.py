@@ -3,10 +3,13 @@
 The history writer calls ``request(exchange, symbol)`` when a live market appears (on start,
 and when a symbol is added); this thread asks the venue's REST API (the venue's own module
 builds the request and parses the answer: ``Session.klines_request`` / ``parse_klines``),
-and hands the candles to the writer, which stores them with ``source='venue'`` and joins
-them before the session's. A refused or failing request is a
-line in ``failures()`` (shown with the writer's status), never an exception; it is not retried
-blindly (the next start or re-add asks again).
+carried out by the one HTTP seam (``market.transport.http_request``: the venue's size cap,
+the same status mapping as the runner's), and hands the candles to the writer, which stores
+them with ``source='venue'`` and joins them before the session's. A refused or failing
+request is a line in ``failures()`` with a short reason (``HTTP 451 Unavailable For Legal
+Reasons``, ``request failed: …``, ``response over … bytes: refused``), shown with the
+writer's status, never an exception; it is not retried blindly (the next start or re-add
+asks again).
 """
 
 from __future__ import annotations
@@ -15,39 +18,22 @@ import logging
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Protocol
 
-from market.errors import BadMessage, InvalidSymbol, MarketError
+from market.errors import MarketError, RegionBlocked
+from market.transport import HTTPRefused, RequestFailed, http_request
 from market.venues import SESSIONS
-from market.venues.base import DEFAULT_KLINES, Kline, KlineRequest
-
-if TYPE_CHECKING:
-    from market.history.writer import HistoryWriter
+from market.venues.base import DEFAULT_KLINES, Kline
 
 log = logging.getLogger(__name__)
 
-Http = Callable[[KlineRequest, float], bytes]
 
+class CandleSink(Protocol):
+    """Where fetched candles go (the history writer)."""
 
-def http(request: KlineRequest, timeout: float) -> bytes:
-    """Carry out a ``KlineRequest``; errors become ``MarketError`` with a short reason."""
-    headers = {"User-Agent": "market-monitor/0.1"}
-    if request.body is not None:
-        headers["Content-Type"] = "application/json"
-    req = urllib.request.Request(
-        request.url, data=request.body, headers=headers, method=request.method
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            body: bytes = response.read(16 * 1024 * 1024)  # bounded: ~1000 candles is ~200 kB
-            return body
-    except urllib.error.HTTPError as exc:
-        raise MarketError(f"HTTP {exc.code} {exc.reason}") from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise MarketError(f"request failed: {getattr(exc, 'reason', exc)}") from exc
+    def add_venue_candles(self, exchange: str, symbol: str, klines: Sequence[Kline]) -> None: ...
 
 
 class Backfiller:
@@ -55,13 +41,12 @@ class Backfiller:
 
     def __init__(
         self,
-        writer: HistoryWriter,
+        writer: CandleSink,
         urls: Mapping[str, tuple[str, str]],
         *,
         timeout: float = 10.0,
         limit: int = DEFAULT_KLINES,
         clock: Callable[[], float] = time.time,
-        fetch: Http = http,
     ) -> None:
         self.writer = writer
         # each venue's (REST base URL, WebSocket URL): a venue's market kind may be in the latter
@@ -69,7 +54,6 @@ class Backfiller:
         self.timeout = timeout
         self.limit = limit
         self._clock = clock
-        self._fetch = fetch
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue(maxsize=1000)
         self._lock = threading.Lock()  # guards _results
         self._results: dict[tuple[str, str], str] = {}  # (exchange, symbol) → "" ok, or why not
@@ -113,14 +97,17 @@ class Backfiller:
         )
         if request is None:
             raise MarketError(f"{exchange} serves no candles over REST")
-        return venue.parse_klines(self._fetch(request, self.timeout))
+        body = http_request(
+            request.url, self.timeout, venue.max_rest_bytes, request.method, request.body
+        )
+        return venue.parse_klines(body)
 
     def backfill(self, exchange: str, symbol: str) -> int:
         """Fetch and hand over one market's candles; returns how many (0 on failure)."""
         try:
             klines = self.fetch(exchange, symbol)
-        except (MarketError, BadMessage, InvalidSymbol) as exc:
-            reason = f"{exchange} {symbol} backfill failed: {str(exc)[:120]}"
+        except MarketError as exc:  # refused, unreachable, oversized, unparsable, bad symbol
+            reason = f"{exchange} {symbol} backfill failed: {_reason(exc)[:120]}"
             log.info("%s", reason)
             self._set(exchange, symbol, reason)
             return 0
@@ -141,3 +128,16 @@ class Backfiller:
         """None while not tried yet; "" when it succeeded; else why it failed."""
         with self._lock:
             return self._results.get((exchange, symbol))
+
+
+def _reason(exc: MarketError) -> str:
+    """A refusal as its status line (``HTTP 403 Forbidden``), a failed request as the
+    transport's reason, anything else as its message."""
+    if isinstance(exc, (RegionBlocked, HTTPRefused)):
+        try:
+            return f"HTTP {exc.status} {HTTPStatus(exc.status).phrase}"
+        except ValueError:  # a status of the venue's own
+            return f"HTTP {exc.status}"
+    if isinstance(exc, RequestFailed):
+        return exc.reason
+    return str(exc)

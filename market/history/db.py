@@ -30,6 +30,7 @@ from typing import Any
 
 from market.errors import MarketError
 from market.settings import DbUrl, parse_db_url
+from market.store import SERIES_COLUMNS
 
 SOURCES = ("live", "simulated", "replay", "venue")  # venue: backfilled from the venue's REST
 
@@ -79,9 +80,13 @@ CANDLE_COLUMNS = (
     "exchange", "symbol", "source", "open_ms", "open", "high", "low", "close", "volume",
     "notional", "trades", "buy_volume", "sell_volume",
 )  # fmt: skip
-SERIES_COLUMNS = (
-    "exchange", "symbol", "source", "t_ms", "best_bid", "best_ask", "mid", "spread",
-    "imbalance_1", "imbalance_3", "imbalance_5", "imbalance_10", "imbalance_20", "depth_delta",
+# The store's series columns (``market.store.SERIES_COLUMNS``, in its order) but the time in
+# ms and those not kept: the spread in bps (derived) and the session's CVD (of one run). A
+# column the store adds needs a migration that adds it to ``series``, or a place here.
+SERIES_NOT_STORED = ("t", "spread_bps", "cvd")
+SERIES_TABLE_COLUMNS = (
+    "exchange", "symbol", "source", "t_ms",
+    *(c for c in SERIES_COLUMNS if c not in SERIES_NOT_STORED),
 )  # fmt: skip
 ALERT_COLUMNS = ("exchange", "symbol", "source", "ts_ms", "side", "price", "qty", "notional")
 STATUS_COLUMNS = ("exchange", "source", "t_ms", "state", "detail")
@@ -98,9 +103,15 @@ def _insert(table: str, columns: Sequence[str], key: Sequence[str], update: bool
 
 
 UPSERT_CANDLE = _insert("candles", CANDLE_COLUMNS, CANDLE_COLUMNS[:4], update=True)
-INSERT_SERIES = _insert("series", SERIES_COLUMNS, SERIES_COLUMNS[:4], update=False)
+INSERT_SERIES = _insert("series", SERIES_TABLE_COLUMNS, SERIES_TABLE_COLUMNS[:4], update=False)
 INSERT_ALERT = _insert("alerts", ALERT_COLUMNS, ALERT_COLUMNS[:7], update=False)
 INSERT_STATUS = _insert("statuses", STATUS_COLUMNS, ("exchange", "t_ms", "state"), update=False)
+
+
+def row_of(columns: Sequence[str], value: object, **given: Any) -> tuple[Any, ...]:
+    """A row of ``columns`` from ``value``'s attributes of the same names (``given`` first):
+    built by name, so a field added to a struct cannot shift a column. Pure."""
+    return tuple(given[c] if c in given else getattr(value, c) for c in columns)
 
 
 def clean(value: Any) -> Any:

@@ -21,10 +21,11 @@ from typing import Any
 import orjson
 
 from market.analytics import Candle
+from market.history.candles import candle_of
 from market.history.db import (
     ALERT_COLUMNS,
     CANDLE_COLUMNS,
-    SERIES_COLUMNS,
+    SERIES_TABLE_COLUMNS,
     STATUS_COLUMNS,
     Database,
 )
@@ -32,10 +33,11 @@ from market.history.db import (
 # kind → (table, columns, time column, has a symbol)
 KINDS: dict[str, tuple[str, tuple[str, ...], str, bool]] = {
     "candles": ("candles", CANDLE_COLUMNS, "open_ms", True),
-    "series": ("series", SERIES_COLUMNS, "t_ms", True),
+    "series": ("series", SERIES_TABLE_COLUMNS, "t_ms", True),
     "alerts": ("alerts", ALERT_COLUMNS, "ts_ms", True),
     "statuses": ("statuses", STATUS_COLUMNS, "t_ms", False),
 }
+_SOURCE, _OPEN_MS = CANDLE_COLUMNS.index("source"), CANDLE_COLUMNS.index("open_ms")
 FORMATS = ("csv", "json", "parquet")
 MAX_ROWS = 2_000_000  # one export at most (bounded memory: ~1 year of one market's minutes × 4)
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
@@ -97,16 +99,17 @@ def chart_candles(
     where there is one, else the venue's (backfilled); returns them and the sources used."""
     chosen: dict[int, tuple[Sequence[Any], int]] = {}
     for row in rows:
-        rank = 2 if row[2] == prefer else 1 if row[2] == "venue" else 0
-        open_ms = int(row[3])
+        source = row[_SOURCE]
+        rank = 2 if source == prefer else 1 if source == "venue" else 0
+        open_ms = int(row[_OPEN_MS])
         if rank and rank > chosen.get(open_ms, ((), 0))[1]:  # other sources are never mixed in
             chosen[open_ms] = (row, rank)
     candles = []
     used = set()
     for open_ms in sorted(chosen):
         r = chosen[open_ms][0]
-        used.add(str(r[2]))
-        candles.append(Candle(open_ms, r[4], r[5], r[6], r[7], r[8], int(r[10] or 0), r[9] or 0.0))
+        used.add(str(r[_SOURCE]))
+        candles.append(candle_of(r, CANDLE_COLUMNS))
     return candles, used
 
 

@@ -10,9 +10,13 @@ a copy under the store's lock, nothing else), then, outside any store lock:
   delta), every whale alert and every change of a feed's (state, detail);
 - writes them in one transaction. ``stop()`` flushes what is pending.
 
+The candle math is ``candles.py``'s; this module keeps the thread, the batching, the SQL
+and the retry. Rows are built from the structs by column name (``db.row_of``).
+
 A database that cannot be opened or written does not stop anything else: ``status()`` says
-``failing`` and why, the rows stay pending and the write is retried with backoff (1 s doubling
-to 30 s). Pending rows are bounded: past ``MAX_PENDING_SERIES`` one-second rows (about 28 h of
+``failing`` and why, the rows stay pending and the write is retried with backoff
+(``market.backoff.Backoff`` without jitter: 1 s doubling to 30 s, reset by a successful
+write). Pending rows are bounded: past ``MAX_PENDING_SERIES`` one-second rows (about 28 h of
 one market, 17 min of 100) the oldest are dropped and counted; candles are pending by key (one
 row per market and minute, ``MAX_PENDING_CANDLES`` at most, oldest dropped past it), alerts and
 status changes ``MAX_PENDING_EVENTS`` each. ``status().dropped_rows`` counts every drop.
@@ -29,17 +33,35 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from market.analytics import MINUTE_MS, Candle
+from market.analytics import Candle
+from market.backoff import Backoff
 from market.events import FeedStatus
 from market.history.backfill import Backfiller
+from market.history.candles import (
+    CANDLE_FIELDS,
+    CANDLE_KEY,
+    CANDLE_VALUES,
+    PRIOR_CANDLES,
+    CandleKey,
+    LiveCandles,
+    Market,
+    StoredCandles,
+    candle_of,
+    join_candles,
+    kline_row,
+)
 from market.history.db import (
+    ALERT_COLUMNS,
     INSERT_ALERT,
     INSERT_SERIES,
     INSERT_STATUS,
+    SERIES_TABLE_COLUMNS,
+    STATUS_COLUMNS,
     UPSERT_CANDLE,
     Database,
     HistoryError,
     clean,
+    row_of,
 )
 from market.settings import DbUrl, Settings, parse_db_url
 from market.store import SERIES_COLUMNS, HistoryTake, MarketKey, MarketStore
@@ -51,25 +73,21 @@ log = logging.getLogger(__name__)
 MAX_PENDING_SERIES = 100_000
 MAX_PENDING_CANDLES = 50_000
 MAX_PENDING_EVENTS = 10_000
-PRIOR_CANDLES = 240  # stored candles loaded per market to join the session's (4 hours)
-RETRY_INITIAL_S = 1.0
-RETRY_CAP_S = 30.0
 SWEEP_EVERY_S = 3_600.0
 DAY_MS = 86_400_000
 
-CandleKey = tuple[str, str, str, int]  # (exchange, symbol, source, open_ms)
 State = Literal["starting", "ok", "failing", "stopped"]
 
-_SERIES_INDEX = tuple(
-    SERIES_COLUMNS.index(name)
-    for name in (
-        "best_bid",
-        "best_ask",
-        "mid",
-        "spread",
-        *(f"imbalance_{n}" for n in (1, 3, 5, 10, 20)),
-        "depth_delta",
-    )
+# where each stored series value is in the store's series row (by name)
+_SERIES_INDEX = tuple(SERIES_COLUMNS.index(name) for name in SERIES_TABLE_COLUMNS[4:])
+# a stored row of this minute of this run's source, or none, read to be continued
+_STORED_MINUTE = f"SELECT {', '.join(CANDLE_VALUES)} FROM candles WHERE " + " AND ".join(
+    f"{c} = ?" for c in CANDLE_KEY
+)
+# the stored candles of a market (its source's and the venue's), newest first
+_STORED_CANDLES = (
+    f"SELECT source, {', '.join(CANDLE_FIELDS)} FROM candles WHERE exchange = ? AND symbol = ? "
+    "AND source IN (?, ?) ORDER BY open_ms DESC LIMIT ?"
 )
 
 
@@ -90,79 +108,6 @@ class WriterStatus:
         return asdict(self)
 
 
-class _Acc:
-    """One minute's candle being built (the writer thread's own)."""
-
-    __slots__ = (
-        "based",
-        "buy",
-        "close",
-        "high",
-        "low",
-        "notional",
-        "open",
-        "sell",
-        "trades",
-        "volume",
-    )
-
-    def __init__(self, price: float) -> None:
-        self.open = self.high = self.low = self.close = price
-        self.volume = self.notional = self.buy = self.sell = 0.0
-        self.trades = 0
-        self.based = False  # a row stored before this run has been merged in (or there is none)
-
-    def add(self, price: float, qty: float, buy: bool) -> None:
-        if price > self.high:
-            self.high = price
-        if price < self.low:
-            self.low = price
-        self.close = price
-        self.volume += qty
-        self.notional += price * qty
-        self.trades += 1
-        if buy:
-            self.buy += qty
-        else:
-            self.sell += qty
-
-    def merge_before(self, row: Sequence[Any]) -> None:
-        """``row`` (open, high, low, close, volume, notional, trades, buy, sell) came first."""
-        o, h, lo, _c, v, n, t, b, s = row
-        self.open = o
-        self.high = max(self.high, h)
-        self.low = min(self.low, lo)
-        self.volume += v
-        self.notional += n or 0.0  # NULL only in venue rows, never merged here
-        self.trades += int(t or 0)
-        self.buy += b or 0.0
-        self.sell += s or 0.0
-
-
-def join_candles(stored: Sequence[Candle], session: Sequence[Candle]) -> list[Candle]:
-    """Stored candles (from before this session, oldest first) then the session's; the minute
-    both have is one candle (the stored part came first). Pure."""
-    if not session:
-        return list(stored)
-    first = session[0].open_ms
-    out = [c for c in stored if c.open_ms < first]
-    boundary = next((c for c in stored if c.open_ms == first), None)
-    if boundary is None:
-        return out + list(session)
-    s = session[0]
-    joined = Candle(
-        first,
-        boundary.open,
-        max(boundary.high, s.high),
-        min(boundary.low, s.low),
-        s.close,
-        boundary.volume + s.volume,
-        boundary.trades + s.trades,
-        boundary.notional + s.notional,
-    )
-    return [*out, joined, *session[1:]]
-
-
 class HistoryWriter:
     """The thread that keeps the store's history in ``MARKET_DB`` (see the module docstring)."""
 
@@ -175,8 +120,8 @@ class HistoryWriter:
         series_days: float = 7.0,
         candle_days: float = 0.0,
         clock: Callable[[], float] = time.time,
-        retry_initial: float = RETRY_INITIAL_S,
-        retry_cap: float = RETRY_CAP_S,
+        retry_initial: float = 1.0,
+        retry_cap: float = 30.0,
         db_timeout: float = 5.0,
         max_series: int = MAX_PENDING_SERIES,
     ) -> None:
@@ -187,36 +132,30 @@ class HistoryWriter:
         self.series_days = series_days
         self.candle_days = candle_days
         self._clock = clock
-        self._retry_initial = retry_initial
-        self._retry_cap = retry_cap
         self._db_timeout = db_timeout
         self._max_series = max_series
-        self._started_minute = _minute(int(clock() * 1000))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.backfill: Backfiller | None = None  # set before start(): asks for new markets
         self._live: set[MarketKey] = set()
         # The writer thread's own (never touched by another thread):
         self._db: Database | None = None
-        self._acc: dict[CandleKey, _Acc] = {}
-        self._newest: dict[tuple[str, str, str], int] = {}  # market+source → newest minute
-        self._pruned: dict[tuple[str, str, str], int] = {}  # … → newest minute forgotten
+        self._live_candles = LiveCandles(int(clock() * 1000))
         self._series_after: dict[MarketKey, float] = {}
         self._sources: Mapping[MarketKey, str] = {}
         self._last_status: dict[str, tuple[str, str, str]] = {}
-        self._retry_delay = retry_initial
+        self._retry = Backoff(retry_initial, retry_cap, jitter=0.0)
         self._next_attempt = 0.0
         self._next_sweep = 0.0
-        self._prior_loaded: set[tuple[str, str, str]] = set()
+        self._prior_loaded: set[Market] = set()
         # Guards everything below: the pending rows, the prior candles and the status.
         self._lock = threading.Lock()
         self._candles: dict[CandleKey, float] = {}  # dirty candle keys → when first dirty
-        self._venue: dict[CandleKey, tuple[Any, ...]] = {}  # backfilled rows (their values)
+        self._venue: dict[CandleKey, tuple[Any, ...]] = {}  # backfilled rows
         self._series: deque[tuple[float, tuple[Any, ...]]] = deque()  # (collected at, row)
         self._alerts: deque[tuple[float, tuple[Any, ...]]] = deque()
         self._statuses: deque[tuple[float, tuple[Any, ...]]] = deque()
-        # market+source → open_ms → (stored candle, of this source rather than the venue's)
-        self._prior: dict[tuple[str, str, str], dict[int, tuple[Candle, bool]]] = {}
+        self._stored = StoredCandles()  # from before this run, and the venue's
         self._state: State = "starting"
         self._detail = f"opening {self.url.shown}"
         self._dropped = 0
@@ -273,7 +212,7 @@ class HistoryWriter:
         except HistoryError as exc:
             self._failed(str(exc), now)
             return
-        self._retry_delay = self._retry_initial
+        self._retry.reset()
         self._next_attempt = 0.0
         with self._lock:
             self._state, self._detail = "ok", f"writing to {self.url.shown}"
@@ -287,9 +226,8 @@ class HistoryWriter:
         if self._db is not None:
             self._db.close()
             self._db = None
-        delay = self._retry_delay
+        delay = self._retry.next()
         self._next_attempt = now + delay
-        self._retry_delay = min(delay * 2, self._retry_cap)
         with self._lock:
             was = self._state
             self._state = "failing"
@@ -305,24 +243,8 @@ class HistoryWriter:
                 self.backfill.request(exchange, symbol)
         self._live = live
         touched: list[CandleKey] = []
-        key: CandleKey
         for exchange, symbol, source, batch in take.trades:
-            for t in batch:
-                if t.backfill:  # fetched history of the feed's own: not this run's trades
-                    continue
-                key = (exchange, symbol, source, t.ts_ms - t.ts_ms % MINUTE_MS)
-                acc = self._acc.get(key)
-                if acc is None:
-                    acc = self._acc[key] = _Acc(t.price)
-                    market = key[:3]
-                    if key[3] > self._newest.get(market, -1):
-                        self._newest[market] = key[3]
-                    base_possible = key[3] <= self._started_minute or key[3] <= self._pruned.get(
-                        market, -1
-                    )
-                    acc.based = not base_possible or source == "replay"  # replays overwrite
-                acc.add(t.price, t.qty, t.side == "buy")
-                touched.append(key)
+            touched += self._live_candles.add(exchange, symbol, source, batch)
         series = []
         for mkey, rows in take.series.items():
             after = self._series_after.get(mkey, -math.inf)
@@ -335,10 +257,7 @@ class HistoryWriter:
                 values = (clean(row[i]) for i in _SERIES_INDEX)
                 series.append((*mkey, source, int(at * 1000), *values))
             self._series_after[mkey] = after
-        alerts = [
-            (a.exchange, a.symbol, source, a.ts_ms, a.side, a.price, a.qty, a.notional)
-            for source, a in take.alerts
-        ]
+        alerts = [row_of(ALERT_COLUMNS, a, source=source) for source, a in take.alerts]
         statuses = self._status_changes(take.statuses, now)
         with self._lock:
             for key in touched:
@@ -350,40 +269,39 @@ class HistoryWriter:
             while len(self._candles) > MAX_PENDING_CANDLES:
                 oldest = min(self._candles, key=lambda k: k[3])
                 del self._candles[oldest]
-                self._acc.pop(oldest, None)
+                self._live_candles.drop(oldest)
                 dropped += 1
             self._dropped += dropped
 
-    def _status_changes(self, statuses: dict[str, FeedStatus] | Any, now: float) -> list[Any]:
+    def _status_changes(
+        self, statuses: Mapping[str, FeedStatus], now: float
+    ) -> list[tuple[Any, ...]]:
+        """A row for each feed whose (state, detail, source) changed: its exchange column is
+        the feed's name, its time now; the other columns are its fields of the same names."""
         out = []
         for name, s in statuses.items():
             seen = (s.state, s.detail, s.source)
             if self._last_status.get(name) != seen:
                 self._last_status[name] = seen
-                out.append((name, s.source, int(now * 1000), s.state, s.detail[:500]))
+                t_ms = int(now * 1000)
+                out.append(
+                    row_of(STATUS_COLUMNS, s, exchange=name, t_ms=t_ms, detail=s.detail[:500])
+                )
         return out
 
     def _load_priors(self, db: Database) -> None:
         """The stored candles of each market seen for the first time (before this run writes
         any of its own for it): joined to the session's on the CLI line and the page."""
-        markets = {k[:3] for k in self._acc} | {
+        markets = self._live_candles.markets() | {
             (*key, source) for key, source in self._sources.items()
         }
         for market in markets - self._prior_loaded:
             exchange, symbol, source = market
             venue = "venue" if source == "live" else source  # never real under simulated
-            rows = db.query(
-                "SELECT source, open_ms, open, high, low, close, volume, trades, notional "
-                "FROM candles WHERE exchange = ? AND symbol = ? AND source IN (?, ?) "
-                "ORDER BY open_ms DESC LIMIT ?",
-                (exchange, symbol, source, venue, PRIOR_CANDLES * 2),
-            )
+            rows = db.query(_STORED_CANDLES, (exchange, symbol, source, venue, PRIOR_CANDLES * 2))
+            candles = [(str(r[0]), candle_of(r[1:])) for r in rows]
             with self._lock:
-                prior = self._prior.setdefault(market, {})
-                for src, *values in rows:  # a minute of its own source wins over the venue's
-                    candle = _candle(values)
-                    if src == source or candle.open_ms not in prior:
-                        prior[candle.open_ms] = (candle, src == source)
+                self._stored.load(market, candles)
             self._prior_loaded.add(market)
 
     def _flush(self, db: Database, now: float) -> None:
@@ -394,21 +312,14 @@ class HistoryWriter:
             alerts = list(self._alerts)
             statuses = list(self._statuses)
         for key in dirty:  # a minute a previous run stored is continued
-            acc = self._acc.get(key)
-            if acc is not None and not acc.based:
-                rows = db.query(
-                    "SELECT open, high, low, close, volume, notional, trades, buy_volume, "
-                    "sell_volume FROM candles WHERE exchange = ? AND symbol = ? AND source = ? "
-                    "AND open_ms = ?",
-                    key,
-                )
+            candle = self._live_candles.get(key)
+            if candle is not None and not candle.based:
+                rows = db.query(_STORED_MINUTE, key)
                 if rows:
-                    acc.merge_before(rows[0])
-                acc.based = True
+                    candle.merge_before(dict(zip(CANDLE_VALUES, rows[0], strict=True)))
+                candle.based = True
         candle_rows = [
-            (*key, a.open, a.high, a.low, a.close, a.volume, a.notional, a.trades, a.buy, a.sell)
-            for key in dirty
-            if (a := self._acc.get(key)) is not None
+            c.row(key) for key in dirty if (c := self._live_candles.get(key)) is not None
         ]
         db.transaction(
             [
@@ -421,7 +332,7 @@ class HistoryWriter:
         written = len(candle_rows) + len(venue) + len(series) + len(alerts) + len(statuses)
         with self._lock:
             for key, since in dirty.items():
-                if self._candles.get(key) == since and key in self._acc:
+                if self._candles.get(key) == since and key in self._live_candles:
                     # rewritten again only if new trades arrive (they re-mark it dirty)
                     del self._candles[key]
             for key in venue:
@@ -434,15 +345,7 @@ class HistoryWriter:
                 self._statuses.popleft()
             self._written += written
             still_dirty = set(self._candles)
-        self._prune(still_dirty)
-
-    def _prune(self, dirty: set[CandleKey]) -> None:
-        """Forget written candles more than two minutes older than their market's newest."""
-        for key in [k for k in self._acc if k not in dirty]:
-            market = key[:3]
-            if key[3] < self._newest.get(market, 0) - 2 * MINUTE_MS:
-                del self._acc[key]
-                self._pruned[market] = max(self._pruned.get(market, -1), key[3])
+        self._live_candles.prune(still_dirty)
 
     def _sweep(self, db: Database, now: float) -> None:
         """Retention: series older than ``series_days``; candles, alerts and statuses older
@@ -464,20 +367,15 @@ class HistoryWriter:
     def add_venue_candles(self, exchange: str, symbol: str, klines: Sequence[Kline]) -> None:
         """Backfilled candles from the venue's REST API: stored with ``source='venue'``
         (written by the next cycle) and joined before the session's on the chart."""
-        candles = [k.candle() for k in klines]
+        rows = {
+            (exchange, symbol, "venue", k.open_ms): kline_row(exchange, symbol, k) for k in klines
+        }
         with self._lock:
-            for k in klines:
-                key = (exchange, symbol, "venue", k.open_ms)
-                self._venue[key] = (
-                    *key, k.open, k.high, k.low, k.close, k.volume, k.notional, k.trades,
-                    k.buy_volume, k.sell_volume,
-                )  # fmt: skip
+            self._venue.update(rows)
             while len(self._venue) > MAX_PENDING_CANDLES:
                 del self._venue[min(self._venue, key=lambda k: k[3])]
                 self._dropped += 1
-            prior = self._prior.setdefault((exchange, symbol, "live"), {})  # live only
-            for c in candles:
-                prior.setdefault(c.open_ms, (c, False))
+            self._stored.add_venue(exchange, symbol, klines)
 
     def stored_candles(
         self, exchange: str, symbol: str, source: str, before_ms: float = math.inf
@@ -486,11 +384,7 @@ class HistoryWriter:
         before ``before_ms``, and at ``before_ms`` one of this source's (a venue's candle of
         that minute overlaps the session's trades)."""
         with self._lock:
-            prior = self._prior.get((exchange, symbol, source), {})
-            keys = sorted(
-                k for k, (_, own) in prior.items() if k < before_ms or (own and k == before_ms)
-            )
-            return [prior[k][0] for k in keys[-PRIOR_CANDLES:]]
+            return self._stored.before((exchange, symbol, source), before_ms)
 
     def joined_candles(
         self, exchange: str, symbol: str, source: str, session: Sequence[Candle]
@@ -535,15 +429,6 @@ def _extend(queue: deque[tuple[float, Any]], rows: list[Any], now: float, cap: i
         queue.popleft()
         dropped += 1
     return dropped
-
-
-def _minute(ms: int) -> int:
-    return ms - ms % MINUTE_MS
-
-
-def _candle(values: Sequence[Any]) -> Candle:
-    open_ms, o, h, lo, c, v, n, notional = values
-    return Candle(int(open_ms), o, h, lo, c, v, int(n or 0), notional or 0.0)
 
 
 def start_history(
