@@ -25,14 +25,14 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
 from market.backoff import backoff
 from market.errors import BadMessage, FeedError, RegionBlocked, SnapshotError
 from market.events import Event
-from market.feed import Feed, update_pipeline
+from market.feed import Feed, FeedContext, update_pipeline
 from market.pipeline import Pipeline
 from market.redact import redact_url
 from market.settings import NO_FALLBACK, Settings
@@ -50,9 +50,6 @@ from market.venues.base import (
     Status,
 )
 
-if TYPE_CHECKING:
-    from market.worker import Worker
-
 log = logging.getLogger(__name__)
 
 MAX_QUEUE = 64  # frames the socket buffers before it stops reading (× the venue's frame cap)
@@ -65,10 +62,12 @@ class _Reconnect(Exception):
 class Connection(Feed):
     """One WebSocket connection carrying every watched symbol of one venue."""
 
-    def __init__(self, worker: Worker, settings: Settings, session_type: type[Session]) -> None:
+    def __init__(
+        self, context: FeedContext, settings: Settings, session_type: type[Session]
+    ) -> None:
         self.exchange = session_type.exchange
         self.session_type = session_type
-        super().__init__(worker, settings)
+        super().__init__(context, settings)
         t = self.timing
         markets = self.markets(settings.symbols)
         self.session = session_type(settings, list(markets))
@@ -319,7 +318,7 @@ class Connection(Feed):
         handle = self.handle
         clock = self.clock
         interval = self.timing.bad_log_interval
-        recorder = self.worker.recorder
+        recorder = self.context.recorder
         async for raw in ws:
             now = clock()
             if recorder is not None:
@@ -410,8 +409,9 @@ class Connection(Feed):
                 continue
             self._snapshot_delays.pop(symbol, None)  # success resets the snapshot backoff
             self._snapshots.pop(symbol, None)  # this fetch is over: a resync may start another
-            if self.worker.recorder is not None:  # in the order the pipeline sees it
-                self.worker.recorder.snapshot(body, symbol, time.time_ns())
+            recorder = self.context.recorder
+            if recorder is not None:  # in the order the pipeline sees it
+                recorder.snapshot(body, symbol, time.time_ns())
             self.handle(output)
             self.health.resyncs = self.pipeline.resyncs
             return

@@ -2,7 +2,8 @@
 
 A feed is what the worker runs for one exchange: ``market.connection.Connection`` for a venue
 (a WebSocket and its ``Session``), ``MockFeed`` for the simulated venue, ``ReplayFeed`` for a
-recording. Each keeps a ``Health`` (touched by the loop thread only) and publishes it to the
+recording. A feed gets a ``FeedContext`` (the store, its delays, the clock, the recorder), never
+the worker. Each keeps a ``Health`` (touched by the loop thread only) and publishes it to the
 store as a ``FeedStatus`` every ``status_interval``.
 """
 
@@ -12,18 +13,20 @@ import asyncio
 import logging
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from market.events import Event, FeedState, FeedStatus, Source
 from market.pipeline import Pipeline
 from market.replay import ReplaySession
-from market.settings import Settings
+from market.settings import REPLAY, Settings
 from market.sync import SequencedSync
 from market.venues import mock
 
 if TYPE_CHECKING:
-    from market.worker import Worker
+    from market.recording import Recorder
+    from market.store import MarketStore
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +133,29 @@ def update_pipeline(pipeline: Pipeline, markets: dict[str, str]) -> tuple[list[s
     return added, removed
 
 
+@dataclass(slots=True)
+class FeedContext:
+    """What a feed gets of the worker that runs it, and nothing more: the store it writes, its
+    delays, its clock, and the recorder of raw frames (``python -m market record``; None but
+    while recording, set by the worker's owner before the feeds start)."""
+
+    store: MarketStore
+    timing: Timing
+    clock: Callable[[], float]
+    recorder: Recorder | None = None
+
+
 class Feed:
     """What every feed shares: health, status publishing, the simulated stand-in."""
 
     exchange: str
 
-    def __init__(self, worker: Worker, settings: Settings) -> None:
-        self.worker = worker
+    def __init__(self, context: FeedContext, settings: Settings) -> None:
+        self.context = context
         self.settings = settings
-        self.store = worker.store
-        self.timing = worker.timing
-        self.clock = worker.clock
+        self.store = context.store
+        self.timing = context.timing
+        self.clock = context.clock
         self.health = Health(self.exchange, settings.stale_after)
         self.health.symbols = settings.symbols
         self._sim_restart: set[str] = set()  # simulated markets to start afresh
@@ -208,8 +223,8 @@ class MockFeed(Feed):
 
     exchange = mock.EXCHANGE
 
-    def __init__(self, worker: Worker, settings: Settings) -> None:
-        super().__init__(worker, settings)
+    def __init__(self, context: FeedContext, settings: Settings) -> None:
+        super().__init__(context, settings)
         self.pipeline = self.sim_pipeline(self.markets(settings.symbols))
 
     def set_symbols(self, symbols: tuple[str, ...]) -> None:
@@ -232,10 +247,10 @@ class ReplayFeed(Feed):
     pipeline and store, paced by ``MARKET_REPLAY_SPEED``, labelled ``replay``
     (market/replay.py). When it is over the books stay on screen: "replay finished"."""
 
-    exchange = "replay"
+    exchange = REPLAY
 
-    def __init__(self, worker: Worker, settings: Settings) -> None:
-        super().__init__(worker, settings)
+    def __init__(self, context: FeedContext, settings: Settings) -> None:
+        super().__init__(context, settings)
         self.session = ReplaySession(
             self.store, settings, clock=self.clock, bad_log_interval=self.timing.bad_log_interval
         )

@@ -73,16 +73,20 @@ class VenueKnobs(Protocol):
     def simulated(self) -> bool: ...
 
 
-# The venues declared so far, in registry order: ``market.venues`` declares each of its own as
-# it is imported (settings sits below the venues and never imports them). Guarded by the GIL:
-# written once at import, read after.
+# The venues declared, in registry order, and the default one: ``market.venues`` declares its
+# own as it is imported (settings sits below the venues and never imports them). Written once
+# at import (under the import lock), read after.
 _DECLARED: dict[str, VenueKnobs] = {}
+_DEFAULT: list[str] = []
 
 
-def declare(*venues: VenueKnobs) -> None:
-    """Make ``venues`` known to settings: their names as exchanges, their URL settings."""
+def declare(*venues: VenueKnobs, default: str | None = None) -> None:
+    """Make ``venues`` known to settings: their names as exchanges, their URL settings;
+    ``default``: ``MARKET_EXCHANGE``'s default (else the first real venue)."""
     for venue in venues:
         _DECLARED[venue.name] = venue
+    if default is not None:
+        _DEFAULT[:] = [default]
 
 
 def declared() -> tuple[VenueKnobs, ...]:
@@ -102,7 +106,8 @@ def fallback_names() -> tuple[str, ...]:
 
 
 def _default_exchanges() -> tuple[str, ...]:
-    return tuple(v.name for v in declared() if not v.simulated)[:1]
+    real = [v.name for v in declared() if not v.simulated]
+    return (_DEFAULT[0],) if _DEFAULT and _DEFAULT[0] in _DECLARED else tuple(real[:1])
 
 
 def _default_fallback() -> str:

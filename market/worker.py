@@ -25,7 +25,7 @@ from dataclasses import replace
 
 from market.connection import Connection
 from market.errors import FeedError, InvalidSymbol
-from market.feed import PUBLISH_INTERVAL_S, Feed, MockFeed, ReplayFeed, Timing
+from market.feed import PUBLISH_INTERVAL_S, Feed, FeedContext, MockFeed, ReplayFeed, Timing
 from market.recording import Recorder
 from market.replay import check_settings
 from market.settings import REPLAY, Settings
@@ -37,7 +37,7 @@ __all__ = ["PUBLISH_INTERVAL_S", "Timing", "Worker", "check_symbols"]
 
 log = logging.getLogger(__name__)
 
-FeedFactory = Callable[["Worker", Settings], Feed]
+FeedFactory = Callable[[FeedContext, Settings], Feed]
 FEEDS: dict[str, FeedFactory] = {
     **{name: functools.partial(Connection, session_type=s) for name, s in SESSIONS.items()},
     SIMULATED: MockFeed,
@@ -63,8 +63,8 @@ class Worker:
             self.store.set_whale_threshold(notional, symbol)
         self.timing = timing or Timing()
         self.clock = clock
-        # `python -m market record`: every frame and REST snapshot as received (set before start)
-        self.recorder: Recorder | None = None
+        # what each feed gets of the worker (never the worker itself)
+        self.context = FeedContext(self.store, self.timing, clock)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: asyncio.Event | None = None
@@ -80,6 +80,16 @@ class Worker:
     def settings(self) -> Settings:
         with self._lock:
             return self._settings
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """``python -m market record``: every frame and REST snapshot as received (set before
+        ``start``); the feeds read it from their context."""
+        return self.context.recorder
+
+    @recorder.setter
+    def recorder(self, recorder: Recorder | None) -> None:
+        self.context.recorder = recorder
 
     @property
     def running(self) -> bool:
@@ -182,7 +192,7 @@ class Worker:
             if feed is not None:
                 feed.set_symbols(settings.symbols)
                 continue
-            feed = FEEDS[exchange](self, settings)
+            feed = FEEDS[exchange](self.context, settings)
             previous = self._tasks.get(exchange)
             self._feeds[exchange] = feed
             feed.publish()  # readers see "connecting" from the start

@@ -1,12 +1,12 @@
 """The venues: one module each, and this registry, the one list of them.
 
 A venue module (see ``binance.py``) holds a header of URLs and limits, ``parse`` functions whose
-docstrings show a real frame, a ``Session`` subclass of ``market.venues.base.Session``, and a
-``VENUE`` declaration (``market.venues.base.Venue``): its name, display name, URL settings and
-defaults, market kinds and how its recordings are recognised. A new venue is that one file plus
-one line in ``VENUES`` below; settings, the CLI, the page, recording detection and the backfill
-are built from this list. ``mock`` is the simulated venue: no socket, no session, the same
-events (``market.feed.MockFeed``).
+docstrings show a real frame, a ``Session`` subclass of ``market.venues.base.Session``, and, on
+its last lines, its declaration registered: ``VENUE = register(Venue(...))`` (its name, display
+name, URL settings and defaults, market kinds, how its recordings are recognised). A new venue
+is that one file plus its name on the import line below; settings, the CLI, the page, recording
+detection and the backfill are built from ``VENUES``. ``mock`` is the simulated venue: no
+socket, no session, the same events (``market.feed.MockFeed``).
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ from typing import Protocol
 
 from market.errors import SettingsError
 from market.settings import declare
-from market.venues import binance, bybit, hyperliquid, mock
-from market.venues.base import Session, Venue
 
-VENUES: tuple[Venue, ...] = (
-    binance.VENUE,
-    bybit.VENUE,
-    hyperliquid.VENUE,
-    mock.VENUE,
-)
-declare(*VENUES)
+# The registry: one name a venue (each module registers its VENUE as it is imported).
+from market.venues import binance, bybit, hyperliquid, mock  # noqa: F401
+from market.venues.base import Session, Venue, registered
+
+VENUES: tuple[Venue, ...] = registered()  # in the order imported above
+DEFAULT = binance.EXCHANGE  # MARKET_EXCHANGE's default
+declare(*VENUES, default=DEFAULT)
 
 BY_NAME: dict[str, Venue] = {v.name: v for v in VENUES}
 SESSIONS: dict[str, type[Session]] = {v.name: v.session for v in VENUES if v.session is not None}

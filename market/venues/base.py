@@ -256,6 +256,22 @@ class Venue:
         )
 
 
+# Every venue declared, in the order their modules were imported; each venue module's last
+# line registers its ``VENUE``. Written at import (under the import lock), read after.
+_REGISTERED: dict[str, Venue] = {}
+
+
+def register(venue: Venue) -> Venue:
+    """Add ``venue`` to the registry (``market.venues.VENUES``); a name is taken once."""
+    if _REGISTERED.setdefault(venue.name, venue) is not venue:
+        raise ValueError(f"two venues are named {venue.name!r}")
+    return venue
+
+
+def registered() -> tuple[Venue, ...]:
+    return tuple(_REGISTERED.values())
+
+
 def ws_setting(env: str, default: str) -> UrlSetting:
     return UrlSetting(env, default, WS_SCHEMES)
 

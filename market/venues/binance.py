@@ -50,6 +50,7 @@ from market.venues.base import (
     number,
     optional,
     positive,
+    register,
     rest_setting,
     ws_setting,
 )
@@ -452,13 +453,15 @@ class BinanceSession(Session):
         return [], self._confirmed(token)
 
 
-VENUE = Venue(
-    name=EXCHANGE,
-    display="Binance",
-    session=BinanceSession,
-    ws_url=WS_URL,
-    rest_url=REST_URL,
-    kinds=("spot",),
-    signatures=('"stream"', '"e":"'),  # a combined-stream frame, or a bare event
-    rest_snapshots=True,  # GET /api/v3/depth bodies, recorded inline
+VENUE = register(
+    Venue(
+        name=EXCHANGE,
+        display="Binance",
+        session=BinanceSession,
+        ws_url=WS_URL,
+        rest_url=REST_URL,
+        kinds=("spot",),
+        signatures=('"stream"', '"e":"'),  # a combined-stream frame, or a bare event
+        rest_snapshots=True,  # GET /api/v3/depth bodies, recorded inline
+    )
 )

@@ -54,6 +54,7 @@ from market.venues.base import (
     optional,
     positive,
     price,
+    register,
     rest_setting,
     symbol,
     ws_setting,
@@ -402,12 +403,14 @@ class BybitSession(Session):
         return actions
 
 
-VENUE = Venue(
-    name=EXCHANGE,
-    display="Bybit",
-    session=BybitSession,
-    ws_url=WS_URL,
-    rest_url=REST_URL,
-    kinds=("spot", "linear"),  # which one: the last part of BYBIT_WS_URL's path
-    signatures=('"topic"', '"op"'),
+VENUE = register(
+    Venue(
+        name=EXCHANGE,
+        display="Bybit",
+        session=BybitSession,
+        ws_url=WS_URL,
+        rest_url=REST_URL,
+        kinds=("spot", "linear"),  # which one: the last part of BYBIT_WS_URL's path
+        signatures=('"topic"', '"op"'),
+    )
 )

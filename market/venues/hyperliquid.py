@@ -49,6 +49,7 @@ from market.venues.base import (
     optional,
     positive,
     price,
+    register,
     rest_setting,
     symbol,
     ws_setting,
@@ -381,13 +382,15 @@ class HyperLiquidSession(Session):
         return [*actions, Status(f"HyperLiquid: {reply.detail[:120]}")]
 
 
-VENUE = Venue(
-    name=EXCHANGE,
-    display="HyperLiquid",
-    session=HyperLiquidSession,
-    ws_url=WS_URL,
-    rest_url=REST_URL,
-    kinds=("perp",),
-    signatures=('"channel"',),
-    greeting=GREETING,
+VENUE = register(
+    Venue(
+        name=EXCHANGE,
+        display="HyperLiquid",
+        session=HyperLiquidSession,
+        ws_url=WS_URL,
+        rest_url=REST_URL,
+        kinds=("perp",),
+        signatures=('"channel"',),
+        greeting=GREETING,
+    )
 )

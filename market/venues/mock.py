@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable
 
 from market.events import BookDelta, BookSnapshot, Event, Ticker, Trade
-from market.venues.base import Venue
+from market.venues.base import Venue, register
 
 EXCHANGE = "mock"
 LEVELS_PER_SIDE = 50
@@ -293,4 +293,4 @@ class MockExchange:
         return events
 
 
-VENUE = Venue(name=EXCHANGE, display="Simulated", session=None, simulated=True)
+VENUE = register(Venue(name=EXCHANGE, display="Simulated", session=None, simulated=True))
