@@ -5,7 +5,7 @@ the app and the CLI fail at start with a message instead of misbehaving later.
 The real environment wins over ``.env``.
 
 Settings sits at the bottom of the house: it imports only the error tree and the leaf helpers
-(``market.redact``, ``market.symbols``). The venues' own knobs (their names for
+(``market.redact``, ``market.symbols``, ``market.urls``). The venues' own knobs (their names for
 ``MARKET_EXCHANGE``, their URL variables and defaults, the simulated venue for
 ``MARKET_FALLBACK``) come from their declarations: ``market.venues`` passes each to
 ``declare()`` as it is imported, and ``from_env`` reads what was declared.
@@ -23,12 +23,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
+from typing import Any, Protocol
 
 from market.errors import InvalidSymbol, SettingsError
-from market.redact import MAX_URL_CHARS, redact_url, shown
+from market.redact import shown
 from market.symbols import parse_symbols, validate_symbol
+from market.urls import WS_SCHEMES, check_redis_url, parse_db_url, parse_url
 
 REPLAY = "replay"  # a recording (MARKET_REPLAY_FILE) instead of an exchange; never with others
 NO_FALLBACK = "none"  # MARKET_FALLBACK=none: a refused venue stays refused
@@ -46,8 +46,6 @@ DEFAULT_DB_SERIES_DAYS = 7.0
 DEFAULT_DB_CANDLE_DAYS = 0.0
 
 MAX_ENV_FILE_BYTES = 1 << 20  # a .env is a few hundred bytes; more is not a settings file
-WS_SCHEMES = ("ws", "wss")
-HTTP_SCHEMES = ("http", "https")
 
 
 # -- what the venues declare (market/venues/): their names and URL settings -------------------
@@ -344,33 +342,6 @@ def _replay_settings(env: Mapping[str, str], get: Getter) -> dict[str, Any]:
     return {"replay_file": path, "replay_speed": speed}
 
 
-def parse_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
-    """A base URL: one of ``schemes``, a host, a port in 1-65535 if any, no fragment, no
-    space or control character; refused naming ``name`` (credentials never quoted)."""
-    what = f"must be a {'/'.join(schemes)}:// URL with a host"
-    if len(value) > MAX_URL_CHARS:
-        raise SettingsError(f"{name}={shown(name, value)}: longer than {MAX_URL_CHARS} characters")
-    if any(c.isspace() or not c.isprintable() for c in value):
-        raise SettingsError(
-            f"{name}={shown(name, value)}: a space or control character in a URL ({what})"
-        )
-    try:
-        parts = urlsplit(value)
-    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
-        raise SettingsError(f"{name}={shown(name, value)}: not a URL ({exc})") from None
-    try:
-        port = parts.port  # ValueError: "abc", or out of 0-65535
-    except ValueError:
-        port = 0
-    if parts.scheme.lower() not in schemes or not parts.hostname:
-        raise SettingsError(f"{name}={shown(name, value)}: {what}")
-    if port == 0:
-        raise SettingsError(f"{name}={shown(name, value)}: the port must be a number in 1-65535")
-    if parts.fragment or value.endswith("#"):
-        raise SettingsError(f"{name}={shown(name, value)}: a base URL has no #fragment")
-    return value.rstrip("/")
-
-
 def parse_seconds(name: str, value: str) -> float:
     try:
         seconds = float(value)
@@ -419,26 +390,6 @@ def parse_bus(value: str) -> str | None:
     return check_redis_url("MARKET_BUS", text)
 
 
-def check_redis_url(name: str, value: str) -> str:
-    """``redis://[user:password@]host[:port][/db]``; raises ``SettingsError`` naming ``name``
-    (the password never appears in the message)."""
-    text = value.strip()
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-        db = parts.path.strip("/")
-    except ValueError as exc:
-        raise SettingsError(f"{name}: not a redis:// URL ({exc})") from None
-    shown = f"{parts.scheme}://{parts.hostname or ''}{'' if port is None else f':{port}'}"
-    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise SettingsError(f"{name}={shown[:60]!r}: must be a redis://HOST[:PORT][/DB] URL")
-    if db and not (db.isdigit() and int(db) < 1_000):
-        raise SettingsError(
-            f"{name}={shown[:60]!r}: the database must be a number, got {db[:20]!r}"
-        )
-    return text
-
-
 def parse_seed(value: str) -> int | None:
     if not value:
         return None
@@ -482,55 +433,3 @@ def parse_days(name: str, value: str) -> float:
     if not 0 <= days <= 365_000:
         raise SettingsError(f"{name}={value[:60]!r}: must be >= 0 days (0: forever)")
     return days
-
-
-# -- MARKET_DB (market/history) -------------------------------------------------------------
-
-DbKind = Literal["sqlite", "postgresql", "none"]
-
-
-@dataclass(frozen=True, slots=True)
-class DbUrl:
-    kind: DbKind
-    target: str  # the SQLite path, or the PostgreSQL conninfo URL; "" for none
-    shown: str  # the URL with any password replaced by ***: safe to print
-
-    @property
-    def enabled(self) -> bool:
-        return self.kind != "none"
-
-    @property
-    def url(self) -> str:
-        """The URL again (password included: never print it; print ``shown``)."""
-        return f"sqlite:///{self.target}" if self.kind == "sqlite" else self.target or "none"
-
-
-def parse_db_url(value: str, name: str = "MARKET_DB") -> DbUrl:
-    """``sqlite:///PATH``, ``postgresql://…`` (or ``postgres://``) or ``none``; anything else
-    raises ``SettingsError`` naming ``name`` (the password never quoted)."""
-    text = value.strip()
-    if text.lower() == "none":
-        return DbUrl("none", "", "none")
-    shown = redact_url(text, keep_user=True)
-    quoted = repr(shown[:60] + ("…" if len(shown) > 60 else ""))
-    usage = "must be sqlite:///PATH, postgresql://USER@HOST/DB or none"
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        raise SettingsError(f"{name}={quoted}: {usage}") from None
-    scheme = parts.scheme.lower()
-    if scheme == "sqlite":
-        path = text[len("sqlite:///") :] if text.lower().startswith("sqlite:///") else ""
-        if parts.netloc or not path or path.endswith("/"):
-            raise SettingsError(f"{name}={quoted}: {usage} (a file path after sqlite:///)")
-        return DbUrl("sqlite", path, shown)
-    if scheme in ("postgresql", "postgres"):
-        try:
-            port = parts.port
-        except ValueError:
-            raise SettingsError(f"{name}={quoted}: the port must be a number") from None
-        del port
-        if not parts.netloc and "host=" not in parts.query:
-            raise SettingsError(f"{name}={quoted}: {usage} (a host is missing)")
-        return DbUrl("postgresql", text, shown)
-    raise SettingsError(f"{name}={quoted}: {usage}")

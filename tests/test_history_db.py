@@ -33,7 +33,8 @@ from market.history.db import (
     clean,
 )
 from market.redact import redact_url
-from market.settings import Settings, parse_db_url
+from market.settings import Settings
+from market.urls import parse_db_url
 
 
 def _pg_bin() -> Path:

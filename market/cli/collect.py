@@ -18,8 +18,9 @@ from market.bus.publisher import BusPublisher
 from market.cli.args import PROG, stop_on_sigterm, symbols_argument
 from market.errors import InvalidSymbol, SettingsError
 from market.history.writer import start_history
-from market.settings import REPLAY, Settings, check_redis_url
+from market.settings import REPLAY, Settings
 from market.store import MarketStore
+from market.urls import check_redis_url
 from market.worker import Worker
 
 

@@ -14,7 +14,8 @@ from market.cli.args import PROG, symbols_argument
 from market.errors import InvalidSymbol, SettingsError
 from market.history.db import Database, HistoryError
 from market.history.reader import KINDS, export, parse_when, read_rows
-from market.settings import Settings, parse_db_url
+from market.settings import Settings
+from market.urls import parse_db_url
 
 
 def history(args: argparse.Namespace) -> int:

@@ -14,7 +14,8 @@ from market.bus.ops import bus_status
 from market.bus.reader import down_after
 from market.cli.args import PROG
 from market.errors import SettingsError
-from market.settings import Settings, check_redis_url
+from market.settings import Settings
+from market.urls import check_redis_url
 
 
 def status(args: argparse.Namespace) -> int:

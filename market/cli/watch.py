@@ -22,8 +22,9 @@ from market.cli.args import PROG, stop_on_sigterm, symbols_argument
 from market.cli.lines import print_until, snapshot_lines, write_lines
 from market.errors import InvalidSymbol, SettingsError
 from market.history.writer import HistoryWriter, start_history
-from market.settings import REPLAY, Settings, check_redis_url
+from market.settings import REPLAY, Settings
 from market.store import MarketStore
+from market.urls import check_redis_url
 from market.worker import Worker
 
 

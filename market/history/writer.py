@@ -63,8 +63,9 @@ from market.history.db import (
     clean,
     row_of,
 )
-from market.settings import DbUrl, Settings, parse_db_url
+from market.settings import Settings
 from market.store import SERIES_COLUMNS, HistoryTake, MarketKey, MarketStore
+from market.urls import DbUrl, parse_db_url
 from market.venues import VENUES
 from market.venues.base import Kline
 

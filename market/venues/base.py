@@ -31,8 +31,9 @@ import orjson
 from market.analytics import MINUTE_MS, Candle
 from market.errors import BadMessage
 from market.events import Event, Levels
-from market.settings import HTTP_SCHEMES, WS_SCHEMES, Settings, UrlSetting
+from market.settings import Settings, UrlSetting
 from market.sync import SequencedSync, Sync
+from market.urls import HTTP_SCHEMES, WS_SCHEMES
 
 _INF = math.inf
 
