@@ -567,7 +567,9 @@ def collect(args: argparse.Namespace) -> int:
     except (SettingsError, InvalidSymbol) as exc:
         print(f"{PROG} collect: error: {exc}", file=sys.stderr)
         return 2
-    publisher = BusPublisher(worker.store, url, on_wants=WantsServer(worker))
+    served = worker.settings
+    wants = WantsServer(worker.reconfigure, served.exchanges, served.symbols)
+    publisher = BusPublisher(worker.store, url, on_wants=wants)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker.start()

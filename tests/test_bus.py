@@ -122,6 +122,11 @@ class Collector:
         self.publisher.stop()
 
 
+def wants_server(worker: Worker) -> WantsServer:
+    """``collect``'s wants handler for ``worker``."""
+    return WantsServer(worker.reconfigure, worker.settings.exchanges, worker.settings.symbols)
+
+
 @pytest.fixture
 def started() -> Iterator[Callable[[Any], Any]]:
     """``started(obj)`` starts a Collector or BusReader and stops it at teardown."""
@@ -406,7 +411,7 @@ def test_reader_wants_a_symbol_the_collector_subscribes_it_or_refuses(
     redis_server: RedisServer, started: Callable[[Any], Any]
 ) -> None:
     collector = Collector(redis_server.url, ("BTCUSDT",))
-    collector.publisher.on_wants = WantsServer(collector.worker)
+    collector.publisher.on_wants = wants_server(collector.worker)
     started(collector)
     store = MarketStore()
     reader = started(
@@ -431,7 +436,7 @@ def test_wants_over_the_limit_refused_with_the_workers_reason(
     redis_server: RedisServer, started: Callable[[Any], Any]
 ) -> None:
     collector = Collector(redis_server.url, ("BTCUSDT",))
-    collector.publisher.on_wants = WantsServer(collector.worker)
+    collector.publisher.on_wants = wants_server(collector.worker)
     started(collector)
     many = tuple(f"S{i:03d}USDT" for i in range(200))  # with BTCUSDT: 201 > MAX_SYMBOLS
     reader = started(BusReader(redis_server.url, MarketStore(), many, backoff=fast()))
@@ -561,7 +566,7 @@ def test_dashboard_reads_the_bus_with_no_exchange_connection(
     assert frames[1]["symbol"].tolist() == ["BTCUSDT"]
     assert feed.reader.id in frames[2]["reader"].tolist()
     # asking for a symbol through the sidebar asks the collector over the bus
-    collector.publisher.on_wants = WantsServer(collector.worker)
+    collector.publisher.on_wants = wants_server(collector.worker)
     feed.reconfigure(symbols=("BTCUSDT", "ETHUSDT"))
     wait_for(lambda: _state(feed.store, ("mock", "ETHUSDT"))[0], what="the wanted symbol")
     assert collector.worker.settings.symbols == ("BTCUSDT", "ETHUSDT")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -19,7 +19,6 @@ from market.bus.link import describe, redacted
 from market.errors import InvalidSymbol, MarketError
 from market.symbols import validate_symbol
 from market.wants import DEFAULT_GRACE_S, Demand
-from market.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +41,34 @@ def check_wants(reader: str, wanted: Sequence[str]) -> tuple[tuple[str, ...], li
     return tuple(symbols), refused
 
 
+class Reconfigure(Protocol):
+    """Sets the collector's symbols (the worker's ``reconfigure``); raises a ``MarketError``
+    to refuse them."""
+
+    def __call__(self, *, symbols: tuple[str, ...]) -> object: ...
+
+
 class WantsServer:
     """The publisher's wants handler in ``collect``: every reader is a session of one
     ``market.wants.Demand`` (the single process's union-of-wants rule: the collector's own
-    symbols always, a reader's until it has been gone for the grace), applied to the worker
-    with ``Worker.reconfigure``; a union the worker refuses is refused to the reader that
-    asked, with the worker's reason."""
+    ``exchanges`` and ``symbols`` always, a reader's symbols until it has been gone for the
+    grace), applied with ``reconfigure(symbols=…)``; a union refused is refused to the reader
+    that asked, with the reason."""
 
-    def __init__(self, worker: Worker, *, grace_s: float = DEFAULT_GRACE_S) -> None:
-        self.worker = worker
-        settings = worker.settings
-        self.demand = Demand(self._apply, settings.exchanges, settings.symbols, grace_s=grace_s)
+    def __init__(
+        self,
+        reconfigure: Reconfigure,
+        exchanges: tuple[str, ...],
+        symbols: tuple[str, ...],
+        *,
+        grace_s: float = DEFAULT_GRACE_S,
+    ) -> None:
+        self._reconfigure = reconfigure
+        self.demand = Demand(self._apply, exchanges, symbols, grace_s=grace_s)
         self._readers: set[str] = set()
 
     def _apply(self, exchanges: tuple[str, ...], symbols: tuple[str, ...]) -> None:
-        self.worker.reconfigure(symbols=symbols)
+        self._reconfigure(symbols=symbols)
 
     def __call__(self, wants: Mapping[str, tuple[str, ...]]) -> list[schema.Refusal]:
         refused: list[schema.Refusal] = []
