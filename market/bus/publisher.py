@@ -24,14 +24,13 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 
 import msgspec
 import redis
 
 from market.backoff import Backoff
 from market.bus import schema
-from market.bus.link import LinkState, client, describe, redacted
+from market.bus.link import Link, LinkState, describe
 from market.store import SESSION_CANDLES, MarketKey, MarketStore, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
@@ -95,12 +94,10 @@ class BusPublisher:
         self.on_wants = on_wants
         self.clock = clock
         self.started_at = clock()
-        self._backoff = backoff or Backoff()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        # Guards _link and the counters read by other threads; the loop holds it briefly.
+        self._link = Link(url, "bus publisher", backoff=backoff, clock=clock)
+        self._stop = self._link.stopping
+        # Guards refused and wants_refused (read by other threads); the loop holds it briefly.
         self._lock = threading.Lock()
-        self._link = LinkState()
         self.published = 0
         self.errors = 0
         self.refused: dict[MarketKey, str] = {}  # market → owner (another collector)
@@ -123,58 +120,17 @@ class BusPublisher:
 
     @property
     def link(self) -> LinkState:
-        with self._lock:
-            return self._link
+        return self._link.status
 
     def start(self) -> BusPublisher:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="bus-publisher", daemon=True)
-            self._thread.start()
+        self._link.start(self._serve, on_stop=self._release)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop publishing, hand the markets over (ownership keys deleted), join the thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._link.stop(timeout)
 
-    def _set_link(self, **changes: object) -> None:
-        with self._lock:
-            self._link = replace(self._link, **changes)  # type: ignore[arg-type]
-
-    # -- loop -------------------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            r = client(self.url)
-            connected = time.monotonic()
-            try:
-                r.ping()
-                self._set_link(
-                    state="connected", detail=redacted(self.url), next_retry_at=None,
-                    connected_at=self.clock(),
-                )  # fmt: skip
-                log.info("bus publisher %s connected to %s", self.id, redacted(self.url))
-                self._forget()  # Redis may have restarted empty: write every image again
-                self._serve(r)
-            except (redis.RedisError, OSError) as exc:
-                if time.monotonic() - connected > 10.0:
-                    self._backoff.reset()
-                delay = self._backoff.next()
-                reason = describe(exc)
-                with self._lock:
-                    self._link = replace(
-                        self._link, state="reconnecting", detail=f"bus: {reason}",
-                        reconnects=self._link.reconnects + 1,
-                        next_retry_at=self.clock() + delay,
-                    )  # fmt: skip
-                log.info("bus publisher: %s; reconnecting in %.1f s", reason, delay)
-                self._stop.wait(delay)
-            finally:
-                if self._stop.is_set():
-                    self._release(r)
-                r.close()
-        self._set_link(state="stopped", next_retry_at=None)
+    # -- one connection -------------------------------------------------------------------------
 
     def _forget(self) -> None:
         self._epoch.clear()
@@ -184,6 +140,8 @@ class BusPublisher:
         self._image_dirty = set(self._recent)
 
     def _serve(self, r: redis.Redis) -> None:
+        """Publish on this connection until stopped (a Redis error ends it)."""
+        self._forget()  # Redis may have restarted empty: write every image again
         own = r.register_script(_OWN)
         next_beat = 0.0
         next_image = 0.0

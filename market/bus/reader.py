@@ -32,7 +32,7 @@ import redis
 from market.analytics import Candle, WhaleAlert
 from market.backoff import Backoff
 from market.bus import schema
-from market.bus.link import LinkState, client, describe, redacted
+from market.bus.link import Link, LinkState, redacted
 from market.bus.publisher import new_id
 from market.errors import InvalidSymbol
 from market.events import FeedStatus
@@ -114,13 +114,11 @@ class BusReader:
         self.down_after = down_after(stale_after)
         self.clock = clock
         self.started_at = clock()
-        self._backoff = backoff or Backoff()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        # Guards _symbols, _link, _collectors, _refusals and the counters (read by others).
+        self._link = Link(url, "bus reader", backoff=backoff, clock=clock)
+        self._stop = self._link.stopping
+        # Guards _symbols, _collectors, _refusals and the counters (read by others).
         self._lock = threading.Lock()
         self._symbols = _normalized(symbols)
-        self._link = LinkState()
         self._collectors: dict[str, CollectorSeen] = {}
         self._refusals: dict[str, str] = {}
         self.received = 0
@@ -139,15 +137,12 @@ class BusReader:
     # -- control --------------------------------------------------------------------------------
 
     def start(self) -> BusReader:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="bus-reader", daemon=True)
-            self._thread.start()
+        # the books still go stale while the bus is away
+        self._link.start(self._serve, idle=self._check_down, idle_every=HOUSEKEEPING_S)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._link.stop(timeout)
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -168,52 +163,26 @@ class BusReader:
         return tuple(sorted(names))
 
     def info(self) -> ReaderInfo:
+        link = self._link.status
         with self._lock:
             return ReaderInfo(
-                id=self.id, url=redacted(self.url), link=self._link, symbols=self._symbols,
+                id=self.id, url=redacted(self.url), link=link, symbols=self._symbols,
                 received=self.received, garbage=self.garbage,
                 refused_version=self.refused_version, dropped=self.dropped, note=self._note,
                 collectors=tuple(self._collectors.values()), down_after=self.down_after,
                 wants_refused=tuple(sorted(self._refusals.items())),
             )  # fmt: skip
 
-    # -- loop -------------------------------------------------------------------------------------
+    # -- one connection -------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            r = client(self.url)
-            pubsub = r.pubsub()  # type: ignore[no-untyped-call]
-            connected = time.monotonic()
-            try:
-                r.ping()
-                with self._lock:
-                    self._link = replace(
-                        self._link, state="connected", detail=redacted(self.url),
-                        next_retry_at=None, connected_at=self.clock(),
-                    )  # fmt: skip
-                self._follow(r, pubsub)
-            except (redis.RedisError, OSError) as exc:
-                if time.monotonic() - connected > 10.0:
-                    self._backoff.reset()
-                delay = self._backoff.next()
-                reason = describe(exc)
-                with self._lock:
-                    self._link = replace(
-                        self._link, state="reconnecting", detail=f"bus: {reason}",
-                        reconnects=self._link.reconnects + 1,
-                        next_retry_at=self.clock() + delay,
-                    )  # fmt: skip
-                log.info("bus reader: %s; reconnecting in %.1f s", reason, delay)
-                deadline = time.monotonic() + delay
-                while not self._stop.is_set() and time.monotonic() < deadline:
-                    self._check_down()  # the books still go stale while the bus is away
-                    self._stop.wait(min(HOUSEKEEPING_S, deadline - time.monotonic()))
-            finally:
-                self._subscribed = ()
-                pubsub.close()
-                r.close()
-        with self._lock:
-            self._link = replace(self._link, state="stopped", next_retry_at=None)
+    def _serve(self, r: redis.Redis) -> None:
+        """Follow the bus on this connection until stopped (a Redis error ends it)."""
+        pubsub = r.pubsub()  # type: ignore[no-untyped-call]
+        try:
+            self._follow(r, pubsub)
+        finally:
+            self._subscribed = ()
+            pubsub.close()
 
     def _follow(self, r: redis.Redis, pubsub: redis.client.PubSub) -> None:
         for st in self._markets.values():  # a new connection: whatever comes next is fresh
@@ -243,11 +212,12 @@ class BusReader:
 
     def _beat(self, r: redis.Redis) -> None:
         now = self.clock()
+        state = self._link.status.state
         with self._lock:
             beat = schema.ReaderBeat(
                 r=self.id, host=socket.gethostname()[:40], pid=os.getpid(),
                 started=self.started_at, sent=now, symbols=self._symbols,
-                state=self._link.state, received=self.received, garbage=self.garbage,
+                state=state, received=self.received, garbage=self.garbage,
                 refused=self.refused_version, role=self.role,
             )  # fmt: skip
             want = schema.Want(r=self.id, symbols=self._symbols)
