@@ -92,8 +92,14 @@ def _age(now: float, at: float | None) -> float | None:
     return None if at is None else round(max(0.0, now - at), 3)
 
 
+def _round(age: float | None) -> float | None:
+    return None if age is None else round(age, 3)
+
+
 def collector_json(beat: schema.Heartbeat, now: float, down_after: float) -> dict[str, Any]:
     """One collector's operations view (its heartbeat as seen ``now``)."""
+    up_since = dict(beat.up_since)
+    statuses = [schema.status_as_of(s, beat.sent, now)[0] for s in beat.statuses]
     return {
         "id": beat.c,
         "host": beat.host,
@@ -104,19 +110,19 @@ def collector_json(beat: schema.Heartbeat, now: float, down_after: float) -> dic
         "published": beat.published,
         "exchanges": [
             {
-                "exchange": s.x,
+                "exchange": s.exchange,
                 "state": s.state,
                 "detail": s.detail,
-                "source": s.src,
-                "uptime_s": _age(now, s.up_since),
+                "source": s.source,
+                "uptime_s": _age(now, up_since.get(s.exchange)),
                 "reconnects": s.reconnects,
                 "resyncs": s.resyncs,
                 "messages": s.messages,
-                "bad_messages": s.bad,
-                "messages_per_s": s.rate,
-                "last_message_age_s": _age(now, s.last_at),
+                "bad_messages": s.bad_messages,
+                "messages_per_s": s.msg_rate,
+                "last_message_age_s": _round(s.last_message_age_s),
             }
-            for s in beat.statuses
+            for s in statuses
         ],
         "markets": [
             {"exchange": x, "symbol": s, "book_age_s": _age(now, at)} for x, s, at in beat.book_at

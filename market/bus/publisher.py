@@ -24,14 +24,24 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import msgspec
 import redis
 
+from market.analytics import Candle, WhaleAlert
 from market.backoff import Backoff
 from market.bus import schema
 from market.bus.link import Link, LinkState, describe
-from market.store import SESSION_CANDLES, MarketKey, MarketStore, MarketView, StoreSnapshot
+from market.events import Ticker, Trade
+from market.store import (
+    SESSION_CANDLES,
+    MarketKey,
+    MarketStore,
+    MarketView,
+    SessionView,
+    StoreSnapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +117,12 @@ class BusPublisher:
         self._owned_at = -1e18  # when ownership was last confirmed (monotonic)
         self._book_sig: dict[MarketKey, tuple[object, ...]] = {}
         self._seen: dict[MarketKey, int] = {}
-        self._alert_last: dict[MarketKey, object] = {}
-        self._ticker: dict[MarketKey, object] = {}
-        self._recent: dict[MarketKey, deque[schema.TradeMsg]] = {}
+        self._alert_last: dict[MarketKey, WhaleAlert] = {}
+        self._ticker: dict[MarketKey, Ticker] = {}
+        self._recent: dict[MarketKey, deque[Trade]] = {}
         self._image_dirty: set[MarketKey] = set()
-        self._candles: dict[MarketKey, dict[int, schema.CandleMsg]] = {}
-        self._alerts_image: dict[MarketKey, tuple[schema.AlertMsg, ...]] = {}
+        self._candles: dict[MarketKey, dict[int, Candle]] = {}
+        self._alerts_image: dict[MarketKey, tuple[WhaleAlert, ...]] = {}
         self._up_since: dict[str, float] = {}
         self._seq = 0
 
@@ -224,13 +234,13 @@ class BusPublisher:
         wants_refused: list[schema.Refusal],
     ) -> schema.Heartbeat:
         now = snap.taken_at
-        statuses = []
-        for name, status in sorted(snap.statuses.items()):
+        for name, status in snap.statuses.items():
             if status.state in ("live", "simulated"):
                 self._up_since.setdefault(name, now)
             else:
                 self._up_since.pop(name, None)
-            statuses.append(schema.status_msg(status, now, self._up_since.get(name)))
+        for name in [n for n in self._up_since if n not in snap.statuses]:
+            del self._up_since[name]
         exchanges = tuple(sorted(snap.statuses))
         symbols = tuple(dict.fromkeys(s for _, s in sorted(snap.markets)))
         book_at = tuple(
@@ -241,7 +251,8 @@ class BusPublisher:
         return schema.Heartbeat(
             c=self.id, host=socket.gethostname()[:40], pid=os.getpid(), started=self.started_at,
             sent=now, interval=self.heartbeat_interval, exchanges=exchanges, symbols=symbols,
-            statuses=tuple(statuses), owned=tuple(sorted(self._epoch)),
+            statuses=tuple(s for _, s in sorted(snap.statuses.items())),
+            up_since=tuple(sorted(self._up_since.items())), owned=tuple(sorted(self._epoch)),
             refused=tuple((x, s, o) for (x, s), o in sorted(refused.items())),
             book_at=book_at, wants=tuple(wants_refused), published=self.published,
             publish_errors=self.errors,
@@ -297,18 +308,18 @@ class BusPublisher:
         session = view.session
         if view.trades or self._seen.get(key, 0) != view.trades_seen:
             self._seen[key] = view.trades_seen
-            trades = tuple(schema.trade_msg(t) for t in view.trades)
+            trades = view.trades
             recent = self._recent.setdefault(key, deque(maxlen=IMAGE_TRADES))
             recent.extend(trades)
             self._image_dirty.add(key)
             parts.append(schema.Trades(
                 c=self.id, e=epoch, seq=seq, x=x, s=s, src=view.source, trades=trades,
-                seen=view.trades_seen, session=_session_msg(view),
+                seen=view.trades_seen, session=_figures(view.session),
             ))  # fmt: skip
             if session.candles:
                 parts.append(schema.Candles(
                     c=self.id, e=epoch, seq=seq, x=x, s=s,
-                    candles=tuple(schema.candle_msg(c) for c in session.candles[-2:]),
+                    candles=session.candles[-2:],
                 ))  # fmt: skip
         if session.alerts and session.alerts[-1] is not self._alert_last.get(key):
             last = self._alert_last.get(key)
@@ -320,18 +331,12 @@ class BusPublisher:
             self._alert_last[key] = session.alerts[-1]
             parts.append(schema.Alerts(
                 c=self.id, e=epoch, seq=seq, x=x, s=s,
-                alerts=tuple(schema.alert_msg(a) for a in new),
+                alerts=new,
             ))  # fmt: skip
         ticker = view.ticker
         if ticker is not None and self._ticker.get(key) is not ticker:
             self._ticker[key] = ticker
-            tick = schema.TickerMsg(
-                c=self.id, e=epoch, seq=seq, x=x, s=s, last=ticker.last,
-                change_pct=ticker.change_pct, volume=ticker.volume,
-                quote_volume=ticker.quote_volume, high=ticker.high, low=ticker.low,
-                bid=ticker.bid, ask=ticker.ask, ts_ms=ticker.ts_ms,
-                received_at=ticker.received_at,
-            )  # fmt: skip
+            tick = schema.TickerPart(c=self.id, e=epoch, seq=seq, x=x, s=s, ticker=ticker)
             parts.append(tick)
             pipe.hset(hkey, "ticker", schema.encode(tick))
         if parts:
@@ -341,10 +346,10 @@ class BusPublisher:
             if images:
                 candles.clear()
             for c in session.candles:
-                candles[c.open_ms] = schema.candle_msg(c)
+                candles[c.open_ms] = c
             while len(candles) > SESSION_CANDLES:
                 del candles[min(candles)]
-            self._alerts_image[key] = tuple(schema.alert_msg(a) for a in session.alerts)
+            self._alerts_image[key] = session.alerts
         if key in self._image_dirty and (images or not view.trades):
             # once a second, and as soon as a market goes quiet: a late joiner's tape is whole
             self._image_dirty.discard(key)
@@ -352,7 +357,7 @@ class BusPublisher:
                 "trades": schema.encode(schema.Trades(
                     c=self.id, e=epoch, seq=seq, x=x, s=s, src=view.source,
                     trades=tuple(self._recent.get(key, ())), seen=view.trades_seen,
-                    session=_session_msg(view), full=True,
+                    session=_figures(view.session), full=True,
                 )),
                 "candles": schema.encode(schema.Candles(
                     c=self.id, e=epoch, seq=seq, x=x, s=s, full=True,
@@ -385,9 +390,6 @@ class BusPublisher:
             log.info("bus publisher: could not release ownership (%s)", describe(exc))
 
 
-def _session_msg(view: MarketView) -> schema.Session:
-    s = view.session
-    return schema.Session(
-        trades=s.trades, vwap=s.vwap, cvd=s.cvd, high=s.high, low=s.low,
-        vs=s.volatility_spread, whale=s.whale_threshold, started=s.started_at,
-    )  # fmt: skip
+def _figures(session: SessionView) -> SessionView:
+    """The session's figures without its candles and alerts (published in their own parts)."""
+    return replace(session, candles=(), alerts=()) if session.candles or session.alerts else session

@@ -61,7 +61,7 @@ class _Market:
     seqs: dict[str, int] = field(default_factory=dict)  # kind → last applied seq (this epoch)
     book: schema.Book | None = None
     seen: int = 0
-    session: schema.Session = field(default_factory=schema.Session)
+    session: SessionView = field(default_factory=SessionView)  # figures; candles, alerts below
     candles: dict[int, Candle] = field(default_factory=dict)
     alerts: deque[WhaleAlert] = field(default_factory=lambda: deque(maxlen=ALERTS_KEPT))
     down: bool = False
@@ -310,21 +310,17 @@ class BusReader:
                 self._on_part(part)
         elif isinstance(msg, schema.Heartbeat):
             self._on_heartbeat(msg, read_at)
-        elif isinstance(msg, schema.Book | schema.Trades | schema.Candles | schema.Alerts
-                             | schema.TickerMsg):  # fmt: skip
+        elif isinstance(msg, schema.Part):
             self._on_part(msg)  # a latest-value image
 
     def _on_part(self, msg: schema.Part) -> None:
-        if isinstance(msg, schema.TickerMsg):
+        if isinstance(msg, schema.TickerPart):
             if self._accept(msg, "ticker") is not None:
-                self.store.update_ticker(msg.x, msg.s, schema.ticker_of(msg))
+                self.store.update_ticker(msg.x, msg.s, msg.ticker)
         else:
             self._on_market(msg)
 
-    def _accept(
-        self, msg: schema.Book | schema.Trades | schema.Candles | schema.Alerts | schema.TickerMsg,
-        kind: str, same: bool = False,
-    ) -> _Market | None:  # fmt: skip
+    def _accept(self, msg: schema.Part, kind: str, same: bool = False) -> _Market | None:
         """The market's state when ``msg`` is newer than what was applied (None: dropped)."""
         if msg.s not in self.symbols:
             return None
@@ -360,19 +356,18 @@ class BusReader:
             reset = msg.full or msg.seen < st.seen
             st.seen = msg.seen
             st.session = msg.session
-            trades = [schema.trade_of(t, x, s) for t in msg.trades]
-            self.store.put_trades(x, s, trades, msg.seen, self._session(st), reset=reset)
+            self.store.put_trades(x, s, msg.trades, msg.seen, self._session(st), reset=reset)
             return
         if isinstance(msg, schema.Candles):
             if msg.full:
-                st.candles = {c.open_ms: schema.candle_of(c) for c in msg.candles}
+                st.candles = {c.open_ms: c for c in msg.candles}
             else:
                 for c in msg.candles:
-                    st.candles[c.open_ms] = schema.candle_of(c)
+                    st.candles[c.open_ms] = c
                 while len(st.candles) > SESSION_CANDLES:
                     del st.candles[min(st.candles)]
         else:
-            alerts = [schema.alert_of(a, x, s) for a in msg.alerts]
+            alerts = msg.alerts
             if msg.full:  # the image (a late join, a reconnection): replaces, no duplicates
                 known = set(st.alerts)
                 self.store.add_alerts(a for a in alerts if a not in known)
@@ -392,13 +387,8 @@ class BusReader:
             self._mark_down(b.x, b.s, st)
 
     def _session(self, st: _Market) -> SessionView:
-        s = st.session
-        return SessionView(
-            trades=s.trades, vwap=s.vwap, cvd=s.cvd, high=s.high, low=s.low,
-            volatility_spread=s.vs, candles=tuple(sorted(st.candles.values(),
-            key=lambda c: c.open_ms)), alerts=tuple(st.alerts), whale_threshold=s.whale,
-            started_at=s.started,
-        )  # fmt: skip
+        candles = tuple(sorted(st.candles.values(), key=lambda c: c.open_ms))
+        return replace(st.session, candles=candles, alerts=tuple(st.alerts))
 
     def _on_heartbeat(self, beat: schema.Heartbeat, read_at: float | None) -> None:
         now = self.clock()
@@ -421,18 +411,19 @@ class BusReader:
             return
         wanted = set(self.symbols)
         for status in beat.statuses:
-            shown = self._status_from.get(status.x)
+            x = status.exchange
+            shown = self._status_from.get(x)
             if shown is not None and shown != beat.c and self._alive(shown):
                 continue  # another live collector's status of this exchange is shown
-            self._status_from[status.x] = beat.c
-            feed = schema.status_of(status, now, beat.sent)
+            self._status_from[x] = beat.c
+            feed, last_at = schema.status_as_of(status, beat.sent, now)
             note = self.info().note
             if note:  # e.g. a newer collector's messages refused: say so on every view
                 feed = replace(feed, detail=f"{feed.detail} · bus: {note}")
             if not alive:
                 feed = self._down_status(feed, now - seen_at)
-            self._shown[status.x] = feed
-            self.store.set_status(feed, status.last_at)
+            self._shown[x] = feed
+            self.store.set_status(feed, last_at)
         owned = {(x, s) for x, s in beat.owned}
         for refusal in beat.wants:
             if refusal.reader == self.id and refusal.symbol in wanted:
