@@ -23,14 +23,16 @@ import orjson
 import pytest
 import redis
 
+from market.analytics import Candle, WhaleAlert
 from market.bus import schema
 from market.backoff import Backoff
 from market.bus.ops import WantsServer, check_wants, read_beats
 from market.bus.publisher import BusPublisher
 from market.bus.reader import BusReader
 from market.errors import SettingsError
+from market.events import FeedStatus, Ticker, Trade
 from market.settings import Settings
-from market.store import MarketStore
+from market.store import MarketStore, SessionView
 from market.worker import Timing, Worker
 from tests.cards_html import cards_of
 from tests.conftest import ROOT, wait_for
@@ -120,6 +122,11 @@ class Collector:
     def stop(self) -> None:
         self.worker.stop()
         self.publisher.stop()
+
+
+def wants_server(worker: Worker) -> WantsServer:
+    """``collect``'s wants handler for ``worker``."""
+    return WantsServer(worker.reconfigure, worker.settings.exchanges, worker.settings.symbols)
 
 
 @pytest.fixture
@@ -406,7 +413,7 @@ def test_reader_wants_a_symbol_the_collector_subscribes_it_or_refuses(
     redis_server: RedisServer, started: Callable[[Any], Any]
 ) -> None:
     collector = Collector(redis_server.url, ("BTCUSDT",))
-    collector.publisher.on_wants = WantsServer(collector.worker)
+    collector.publisher.on_wants = wants_server(collector.worker)
     started(collector)
     store = MarketStore()
     reader = started(
@@ -420,6 +427,43 @@ def test_reader_wants_a_symbol_the_collector_subscribes_it_or_refuses(
     assert not _state(store, ("mock", "BAD$X"))[0]
 
 
+def test_messages_carry_the_structs_and_hostile_ones_are_refused() -> None:
+    trade = Trade("mock", "BTCUSDT", 100.5, 0.25, "buy", 1_700_000_000_000, "7", 1.7e9)
+    alert = WhaleAlert(1_700_000_000_000, "mock", "BTCUSDT", "buy", 100.5, 2000.0, 201_000.0)
+    env = {"c": "c1", "e": 1, "seq": 3, "x": "mock", "s": "BTCUSDT"}
+    tick = schema.Tick(x="mock", s="BTCUSDT", parts=(
+        schema.Trades(**env, src="simulated", trades=(trade,), seen=1, session=SessionView()),
+        schema.Candles(**env, candles=(Candle(0, 1.0, 2.0, 0.5, 1.5, 3.0, 2, 4.5),)),
+        schema.Alerts(**env, alerts=(alert,)),
+        schema.TickerPart(**env, ticker=Ticker("mock", "BTCUSDT", last=100.5)),
+    ))  # fmt: skip
+    assert schema.decode(schema.encode(tick)) == tick  # the structs themselves, back equal
+    beat = schema.Heartbeat(
+        c="c1", host="h", pid=1, started=0.0, sent=10.0, interval=1.0, exchanges=("mock",),
+        symbols=("BTCUSDT",), statuses=(FeedStatus("mock", "simulated", messages=5),), owned=(),
+    )  # fmt: skip
+    assert schema.decode(schema.encode(beat)) == beat
+
+    def raw(message: schema.Message) -> dict[str, Any]:
+        return msgspec.msgpack.decode(schema.encode(message))  # type: ignore[no-any-return]
+
+    hostile = raw(tick)
+    hostile["parts"][0]["trades"][0]["price"] = "1e400"  # a string where a number goes
+    bad_side = raw(tick)
+    bad_side["parts"][0]["trades"][0]["side"] = "hold"
+    stray = raw(tick)
+    stray["parts"][0]["trades"][0]["symbol"] = "ETHUSDT"  # another market's trade
+    stray_ticker = raw(tick)
+    stray_ticker["parts"][3]["ticker"]["exchange"] = "other"
+    bad_state = raw(beat)
+    bad_state["statuses"][0]["state"] = "fine"
+    for message in (hostile, bad_side, stray, stray_ticker, bad_state):
+        with pytest.raises(schema.Garbage):
+            schema.decode(msgspec.msgpack.encode(message))
+    with pytest.raises(schema.UnknownVersion):
+        schema.decode(msgspec.msgpack.encode({**raw(beat), "v": 3, "statuses": "new"}))
+
+
 def test_check_wants() -> None:
     symbols, refused = check_wants("r1", ("eth-usdt", "ETHUSDT", "x y", "SOLUSDT"))
     assert symbols == ("ETHUSDT", "SOLUSDT")
@@ -431,7 +475,7 @@ def test_wants_over_the_limit_refused_with_the_workers_reason(
     redis_server: RedisServer, started: Callable[[Any], Any]
 ) -> None:
     collector = Collector(redis_server.url, ("BTCUSDT",))
-    collector.publisher.on_wants = WantsServer(collector.worker)
+    collector.publisher.on_wants = wants_server(collector.worker)
     started(collector)
     many = tuple(f"S{i:03d}USDT" for i in range(200))  # with BTCUSDT: 201 > MAX_SYMBOLS
     reader = started(BusReader(redis_server.url, MarketStore(), many, backoff=fast()))
@@ -457,7 +501,7 @@ def test_status_cli(redis_server: RedisServer, started: Callable[[Any], Any]) ->
 
     def rated() -> bool:
         beats = read_beats(redis.Redis.from_url(redis_server.url))[0]
-        return bool(beats) and beats[0].statuses[0].rate > 0
+        return bool(beats) and beats[0].statuses[0].msg_rate > 0
 
     wait_for(rated, what="a heartbeat with the feed's message rate")
     done = _cli("status", "--bus", redis_server.url)
@@ -561,7 +605,7 @@ def test_dashboard_reads_the_bus_with_no_exchange_connection(
     assert frames[1]["symbol"].tolist() == ["BTCUSDT"]
     assert feed.reader.id in frames[2]["reader"].tolist()
     # asking for a symbol through the sidebar asks the collector over the bus
-    collector.publisher.on_wants = WantsServer(collector.worker)
+    collector.publisher.on_wants = wants_server(collector.worker)
     feed.reconfigure(symbols=("BTCUSDT", "ETHUSDT"))
     wait_for(lambda: _state(feed.store, ("mock", "ETHUSDT"))[0], what="the wanted symbol")
     assert collector.worker.settings.symbols == ("BTCUSDT", "ETHUSDT")

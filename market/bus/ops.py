@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -19,7 +19,6 @@ from market.bus.link import describe, redacted
 from market.errors import InvalidSymbol, MarketError
 from market.symbols import validate_symbol
 from market.wants import DEFAULT_GRACE_S, Demand
-from market.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +41,34 @@ def check_wants(reader: str, wanted: Sequence[str]) -> tuple[tuple[str, ...], li
     return tuple(symbols), refused
 
 
+class Reconfigure(Protocol):
+    """Sets the collector's symbols (the worker's ``reconfigure``); raises a ``MarketError``
+    to refuse them."""
+
+    def __call__(self, *, symbols: tuple[str, ...]) -> object: ...
+
+
 class WantsServer:
     """The publisher's wants handler in ``collect``: every reader is a session of one
     ``market.wants.Demand`` (the single process's union-of-wants rule: the collector's own
-    symbols always, a reader's until it has been gone for the grace), applied to the worker
-    with ``Worker.reconfigure``; a union the worker refuses is refused to the reader that
-    asked, with the worker's reason."""
+    ``exchanges`` and ``symbols`` always, a reader's symbols until it has been gone for the
+    grace), applied with ``reconfigure(symbols=…)``; a union refused is refused to the reader
+    that asked, with the reason."""
 
-    def __init__(self, worker: Worker, *, grace_s: float = DEFAULT_GRACE_S) -> None:
-        self.worker = worker
-        settings = worker.settings
-        self.demand = Demand(self._apply, settings.exchanges, settings.symbols, grace_s=grace_s)
+    def __init__(
+        self,
+        reconfigure: Reconfigure,
+        exchanges: tuple[str, ...],
+        symbols: tuple[str, ...],
+        *,
+        grace_s: float = DEFAULT_GRACE_S,
+    ) -> None:
+        self._reconfigure = reconfigure
+        self.demand = Demand(self._apply, exchanges, symbols, grace_s=grace_s)
         self._readers: set[str] = set()
 
     def _apply(self, exchanges: tuple[str, ...], symbols: tuple[str, ...]) -> None:
-        self.worker.reconfigure(symbols=symbols)
+        self._reconfigure(symbols=symbols)
 
     def __call__(self, wants: Mapping[str, tuple[str, ...]]) -> list[schema.Refusal]:
         refused: list[schema.Refusal] = []
@@ -80,8 +92,14 @@ def _age(now: float, at: float | None) -> float | None:
     return None if at is None else round(max(0.0, now - at), 3)
 
 
+def _round(age: float | None) -> float | None:
+    return None if age is None else round(age, 3)
+
+
 def collector_json(beat: schema.Heartbeat, now: float, down_after: float) -> dict[str, Any]:
     """One collector's operations view (its heartbeat as seen ``now``)."""
+    up_since = dict(beat.up_since)
+    statuses = [schema.status_as_of(s, beat.sent, now)[0] for s in beat.statuses]
     return {
         "id": beat.c,
         "host": beat.host,
@@ -92,19 +110,19 @@ def collector_json(beat: schema.Heartbeat, now: float, down_after: float) -> dic
         "published": beat.published,
         "exchanges": [
             {
-                "exchange": s.x,
+                "exchange": s.exchange,
                 "state": s.state,
                 "detail": s.detail,
-                "source": s.src,
-                "uptime_s": _age(now, s.up_since),
+                "source": s.source,
+                "uptime_s": _age(now, up_since.get(s.exchange)),
                 "reconnects": s.reconnects,
                 "resyncs": s.resyncs,
                 "messages": s.messages,
-                "bad_messages": s.bad,
-                "messages_per_s": s.rate,
-                "last_message_age_s": _age(now, s.last_at),
+                "bad_messages": s.bad_messages,
+                "messages_per_s": s.msg_rate,
+                "last_message_age_s": _round(s.last_message_age_s),
             }
-            for s in beat.statuses
+            for s in statuses
         ],
         "markets": [
             {"exchange": x, "symbol": s, "book_age_s": _age(now, at)} for x, s, at in beat.book_at

@@ -29,10 +29,19 @@ from dataclasses import replace
 import msgspec
 import redis
 
+from market.analytics import Candle, WhaleAlert
 from market.backoff import Backoff
 from market.bus import schema
-from market.bus.link import LinkState, client, describe, redacted
-from market.store import SESSION_CANDLES, MarketKey, MarketStore, MarketView, StoreSnapshot
+from market.bus.link import Link, LinkState, describe
+from market.events import Ticker, Trade
+from market.store import (
+    SESSION_CANDLES,
+    MarketKey,
+    MarketStore,
+    MarketView,
+    SessionView,
+    StoreSnapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +104,10 @@ class BusPublisher:
         self.on_wants = on_wants
         self.clock = clock
         self.started_at = clock()
-        self._backoff = backoff or Backoff()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        # Guards _link and the counters read by other threads; the loop holds it briefly.
+        self._link = Link(url, "bus publisher", backoff=backoff, clock=clock)
+        self._stop = self._link.stopping
+        # Guards refused and wants_refused (read by other threads); the loop holds it briefly.
         self._lock = threading.Lock()
-        self._link = LinkState()
         self.published = 0
         self.errors = 0
         self.refused: dict[MarketKey, str] = {}  # market → owner (another collector)
@@ -110,12 +117,12 @@ class BusPublisher:
         self._owned_at = -1e18  # when ownership was last confirmed (monotonic)
         self._book_sig: dict[MarketKey, tuple[object, ...]] = {}
         self._seen: dict[MarketKey, int] = {}
-        self._alert_last: dict[MarketKey, object] = {}
-        self._ticker: dict[MarketKey, object] = {}
-        self._recent: dict[MarketKey, deque[schema.TradeMsg]] = {}
+        self._alert_last: dict[MarketKey, WhaleAlert] = {}
+        self._ticker: dict[MarketKey, Ticker] = {}
+        self._recent: dict[MarketKey, deque[Trade]] = {}
         self._image_dirty: set[MarketKey] = set()
-        self._candles: dict[MarketKey, dict[int, schema.CandleMsg]] = {}
-        self._alerts_image: dict[MarketKey, tuple[schema.AlertMsg, ...]] = {}
+        self._candles: dict[MarketKey, dict[int, Candle]] = {}
+        self._alerts_image: dict[MarketKey, tuple[WhaleAlert, ...]] = {}
         self._up_since: dict[str, float] = {}
         self._seq = 0
 
@@ -123,58 +130,17 @@ class BusPublisher:
 
     @property
     def link(self) -> LinkState:
-        with self._lock:
-            return self._link
+        return self._link.status
 
     def start(self) -> BusPublisher:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="bus-publisher", daemon=True)
-            self._thread.start()
+        self._link.start(self._serve, on_stop=self._release)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop publishing, hand the markets over (ownership keys deleted), join the thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._link.stop(timeout)
 
-    def _set_link(self, **changes: object) -> None:
-        with self._lock:
-            self._link = replace(self._link, **changes)  # type: ignore[arg-type]
-
-    # -- loop -------------------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            r = client(self.url)
-            connected = time.monotonic()
-            try:
-                r.ping()
-                self._set_link(
-                    state="connected", detail=redacted(self.url), next_retry_at=None,
-                    connected_at=self.clock(),
-                )  # fmt: skip
-                log.info("bus publisher %s connected to %s", self.id, redacted(self.url))
-                self._forget()  # Redis may have restarted empty: write every image again
-                self._serve(r)
-            except (redis.RedisError, OSError) as exc:
-                if time.monotonic() - connected > 10.0:
-                    self._backoff.reset()
-                delay = self._backoff.next()
-                reason = describe(exc)
-                with self._lock:
-                    self._link = replace(
-                        self._link, state="reconnecting", detail=f"bus: {reason}",
-                        reconnects=self._link.reconnects + 1,
-                        next_retry_at=self.clock() + delay,
-                    )  # fmt: skip
-                log.info("bus publisher: %s; reconnecting in %.1f s", reason, delay)
-                self._stop.wait(delay)
-            finally:
-                if self._stop.is_set():
-                    self._release(r)
-                r.close()
-        self._set_link(state="stopped", next_retry_at=None)
+    # -- one connection -------------------------------------------------------------------------
 
     def _forget(self) -> None:
         self._epoch.clear()
@@ -184,6 +150,8 @@ class BusPublisher:
         self._image_dirty = set(self._recent)
 
     def _serve(self, r: redis.Redis) -> None:
+        """Publish on this connection until stopped (a Redis error ends it)."""
+        self._forget()  # Redis may have restarted empty: write every image again
         own = r.register_script(_OWN)
         next_beat = 0.0
         next_image = 0.0
@@ -266,13 +234,13 @@ class BusPublisher:
         wants_refused: list[schema.Refusal],
     ) -> schema.Heartbeat:
         now = snap.taken_at
-        statuses = []
-        for name, status in sorted(snap.statuses.items()):
+        for name, status in snap.statuses.items():
             if status.state in ("live", "simulated"):
                 self._up_since.setdefault(name, now)
             else:
                 self._up_since.pop(name, None)
-            statuses.append(schema.status_msg(status, now, self._up_since.get(name)))
+        for name in [n for n in self._up_since if n not in snap.statuses]:
+            del self._up_since[name]
         exchanges = tuple(sorted(snap.statuses))
         symbols = tuple(dict.fromkeys(s for _, s in sorted(snap.markets)))
         book_at = tuple(
@@ -283,7 +251,8 @@ class BusPublisher:
         return schema.Heartbeat(
             c=self.id, host=socket.gethostname()[:40], pid=os.getpid(), started=self.started_at,
             sent=now, interval=self.heartbeat_interval, exchanges=exchanges, symbols=symbols,
-            statuses=tuple(statuses), owned=tuple(sorted(self._epoch)),
+            statuses=tuple(s for _, s in sorted(snap.statuses.items())),
+            up_since=tuple(sorted(self._up_since.items())), owned=tuple(sorted(self._epoch)),
             refused=tuple((x, s, o) for (x, s), o in sorted(refused.items())),
             book_at=book_at, wants=tuple(wants_refused), published=self.published,
             publish_errors=self.errors,
@@ -339,18 +308,18 @@ class BusPublisher:
         session = view.session
         if view.trades or self._seen.get(key, 0) != view.trades_seen:
             self._seen[key] = view.trades_seen
-            trades = tuple(schema.trade_msg(t) for t in view.trades)
+            trades = view.trades
             recent = self._recent.setdefault(key, deque(maxlen=IMAGE_TRADES))
             recent.extend(trades)
             self._image_dirty.add(key)
             parts.append(schema.Trades(
                 c=self.id, e=epoch, seq=seq, x=x, s=s, src=view.source, trades=trades,
-                seen=view.trades_seen, session=_session_msg(view),
+                seen=view.trades_seen, session=_figures(view.session),
             ))  # fmt: skip
             if session.candles:
                 parts.append(schema.Candles(
                     c=self.id, e=epoch, seq=seq, x=x, s=s,
-                    candles=tuple(schema.candle_msg(c) for c in session.candles[-2:]),
+                    candles=session.candles[-2:],
                 ))  # fmt: skip
         if session.alerts and session.alerts[-1] is not self._alert_last.get(key):
             last = self._alert_last.get(key)
@@ -362,18 +331,12 @@ class BusPublisher:
             self._alert_last[key] = session.alerts[-1]
             parts.append(schema.Alerts(
                 c=self.id, e=epoch, seq=seq, x=x, s=s,
-                alerts=tuple(schema.alert_msg(a) for a in new),
+                alerts=new,
             ))  # fmt: skip
         ticker = view.ticker
         if ticker is not None and self._ticker.get(key) is not ticker:
             self._ticker[key] = ticker
-            tick = schema.TickerMsg(
-                c=self.id, e=epoch, seq=seq, x=x, s=s, last=ticker.last,
-                change_pct=ticker.change_pct, volume=ticker.volume,
-                quote_volume=ticker.quote_volume, high=ticker.high, low=ticker.low,
-                bid=ticker.bid, ask=ticker.ask, ts_ms=ticker.ts_ms,
-                received_at=ticker.received_at,
-            )  # fmt: skip
+            tick = schema.TickerPart(c=self.id, e=epoch, seq=seq, x=x, s=s, ticker=ticker)
             parts.append(tick)
             pipe.hset(hkey, "ticker", schema.encode(tick))
         if parts:
@@ -383,10 +346,10 @@ class BusPublisher:
             if images:
                 candles.clear()
             for c in session.candles:
-                candles[c.open_ms] = schema.candle_msg(c)
+                candles[c.open_ms] = c
             while len(candles) > SESSION_CANDLES:
                 del candles[min(candles)]
-            self._alerts_image[key] = tuple(schema.alert_msg(a) for a in session.alerts)
+            self._alerts_image[key] = session.alerts
         if key in self._image_dirty and (images or not view.trades):
             # once a second, and as soon as a market goes quiet: a late joiner's tape is whole
             self._image_dirty.discard(key)
@@ -394,7 +357,7 @@ class BusPublisher:
                 "trades": schema.encode(schema.Trades(
                     c=self.id, e=epoch, seq=seq, x=x, s=s, src=view.source,
                     trades=tuple(self._recent.get(key, ())), seen=view.trades_seen,
-                    session=_session_msg(view), full=True,
+                    session=_figures(view.session), full=True,
                 )),
                 "candles": schema.encode(schema.Candles(
                     c=self.id, e=epoch, seq=seq, x=x, s=s, full=True,
@@ -427,9 +390,6 @@ class BusPublisher:
             log.info("bus publisher: could not release ownership (%s)", describe(exc))
 
 
-def _session_msg(view: MarketView) -> schema.Session:
-    s = view.session
-    return schema.Session(
-        trades=s.trades, vwap=s.vwap, cvd=s.cvd, high=s.high, low=s.low,
-        vs=s.volatility_spread, whale=s.whale_threshold, started=s.started_at,
-    )  # fmt: skip
+def _figures(session: SessionView) -> SessionView:
+    """The session's figures without its candles and alerts (published in their own parts)."""
+    return replace(session, candles=(), alerts=()) if session.candles or session.alerts else session

@@ -32,7 +32,7 @@ import redis
 from market.analytics import Candle, WhaleAlert
 from market.backoff import Backoff
 from market.bus import schema
-from market.bus.link import LinkState, client, describe, redacted
+from market.bus.link import Link, LinkState, redacted
 from market.bus.publisher import new_id
 from market.errors import InvalidSymbol
 from market.events import FeedStatus
@@ -61,7 +61,7 @@ class _Market:
     seqs: dict[str, int] = field(default_factory=dict)  # kind → last applied seq (this epoch)
     book: schema.Book | None = None
     seen: int = 0
-    session: schema.Session = field(default_factory=schema.Session)
+    session: SessionView = field(default_factory=SessionView)  # figures; candles, alerts below
     candles: dict[int, Candle] = field(default_factory=dict)
     alerts: deque[WhaleAlert] = field(default_factory=lambda: deque(maxlen=ALERTS_KEPT))
     down: bool = False
@@ -114,13 +114,11 @@ class BusReader:
         self.down_after = down_after(stale_after)
         self.clock = clock
         self.started_at = clock()
-        self._backoff = backoff or Backoff()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        # Guards _symbols, _link, _collectors, _refusals and the counters (read by others).
+        self._link = Link(url, "bus reader", backoff=backoff, clock=clock)
+        self._stop = self._link.stopping
+        # Guards _symbols, _collectors, _refusals and the counters (read by others).
         self._lock = threading.Lock()
         self._symbols = _normalized(symbols)
-        self._link = LinkState()
         self._collectors: dict[str, CollectorSeen] = {}
         self._refusals: dict[str, str] = {}
         self.received = 0
@@ -139,15 +137,12 @@ class BusReader:
     # -- control --------------------------------------------------------------------------------
 
     def start(self) -> BusReader:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="bus-reader", daemon=True)
-            self._thread.start()
+        # the books still go stale while the bus is away
+        self._link.start(self._serve, idle=self._check_down, idle_every=HOUSEKEEPING_S)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._link.stop(timeout)
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -168,52 +163,26 @@ class BusReader:
         return tuple(sorted(names))
 
     def info(self) -> ReaderInfo:
+        link = self._link.status
         with self._lock:
             return ReaderInfo(
-                id=self.id, url=redacted(self.url), link=self._link, symbols=self._symbols,
+                id=self.id, url=redacted(self.url), link=link, symbols=self._symbols,
                 received=self.received, garbage=self.garbage,
                 refused_version=self.refused_version, dropped=self.dropped, note=self._note,
                 collectors=tuple(self._collectors.values()), down_after=self.down_after,
                 wants_refused=tuple(sorted(self._refusals.items())),
             )  # fmt: skip
 
-    # -- loop -------------------------------------------------------------------------------------
+    # -- one connection -------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            r = client(self.url)
-            pubsub = r.pubsub()  # type: ignore[no-untyped-call]
-            connected = time.monotonic()
-            try:
-                r.ping()
-                with self._lock:
-                    self._link = replace(
-                        self._link, state="connected", detail=redacted(self.url),
-                        next_retry_at=None, connected_at=self.clock(),
-                    )  # fmt: skip
-                self._follow(r, pubsub)
-            except (redis.RedisError, OSError) as exc:
-                if time.monotonic() - connected > 10.0:
-                    self._backoff.reset()
-                delay = self._backoff.next()
-                reason = describe(exc)
-                with self._lock:
-                    self._link = replace(
-                        self._link, state="reconnecting", detail=f"bus: {reason}",
-                        reconnects=self._link.reconnects + 1,
-                        next_retry_at=self.clock() + delay,
-                    )  # fmt: skip
-                log.info("bus reader: %s; reconnecting in %.1f s", reason, delay)
-                deadline = time.monotonic() + delay
-                while not self._stop.is_set() and time.monotonic() < deadline:
-                    self._check_down()  # the books still go stale while the bus is away
-                    self._stop.wait(min(HOUSEKEEPING_S, deadline - time.monotonic()))
-            finally:
-                self._subscribed = ()
-                pubsub.close()
-                r.close()
-        with self._lock:
-            self._link = replace(self._link, state="stopped", next_retry_at=None)
+    def _serve(self, r: redis.Redis) -> None:
+        """Follow the bus on this connection until stopped (a Redis error ends it)."""
+        pubsub = r.pubsub()  # type: ignore[no-untyped-call]
+        try:
+            self._follow(r, pubsub)
+        finally:
+            self._subscribed = ()
+            pubsub.close()
 
     def _follow(self, r: redis.Redis, pubsub: redis.client.PubSub) -> None:
         for st in self._markets.values():  # a new connection: whatever comes next is fresh
@@ -243,11 +212,12 @@ class BusReader:
 
     def _beat(self, r: redis.Redis) -> None:
         now = self.clock()
+        state = self._link.status.state
         with self._lock:
             beat = schema.ReaderBeat(
                 r=self.id, host=socket.gethostname()[:40], pid=os.getpid(),
                 started=self.started_at, sent=now, symbols=self._symbols,
-                state=self._link.state, received=self.received, garbage=self.garbage,
+                state=state, received=self.received, garbage=self.garbage,
                 refused=self.refused_version, role=self.role,
             )  # fmt: skip
             want = schema.Want(r=self.id, symbols=self._symbols)
@@ -340,21 +310,17 @@ class BusReader:
                 self._on_part(part)
         elif isinstance(msg, schema.Heartbeat):
             self._on_heartbeat(msg, read_at)
-        elif isinstance(msg, schema.Book | schema.Trades | schema.Candles | schema.Alerts
-                             | schema.TickerMsg):  # fmt: skip
+        elif isinstance(msg, schema.Part):
             self._on_part(msg)  # a latest-value image
 
     def _on_part(self, msg: schema.Part) -> None:
-        if isinstance(msg, schema.TickerMsg):
+        if isinstance(msg, schema.TickerPart):
             if self._accept(msg, "ticker") is not None:
-                self.store.update_ticker(msg.x, msg.s, schema.ticker_of(msg))
+                self.store.update_ticker(msg.x, msg.s, msg.ticker)
         else:
             self._on_market(msg)
 
-    def _accept(
-        self, msg: schema.Book | schema.Trades | schema.Candles | schema.Alerts | schema.TickerMsg,
-        kind: str, same: bool = False,
-    ) -> _Market | None:  # fmt: skip
+    def _accept(self, msg: schema.Part, kind: str, same: bool = False) -> _Market | None:
         """The market's state when ``msg`` is newer than what was applied (None: dropped)."""
         if msg.s not in self.symbols:
             return None
@@ -390,19 +356,18 @@ class BusReader:
             reset = msg.full or msg.seen < st.seen
             st.seen = msg.seen
             st.session = msg.session
-            trades = [schema.trade_of(t, x, s) for t in msg.trades]
-            self.store.put_trades(x, s, trades, msg.seen, self._session(st), reset=reset)
+            self.store.put_trades(x, s, msg.trades, msg.seen, self._session(st), reset=reset)
             return
         if isinstance(msg, schema.Candles):
             if msg.full:
-                st.candles = {c.open_ms: schema.candle_of(c) for c in msg.candles}
+                st.candles = {c.open_ms: c for c in msg.candles}
             else:
                 for c in msg.candles:
-                    st.candles[c.open_ms] = schema.candle_of(c)
+                    st.candles[c.open_ms] = c
                 while len(st.candles) > SESSION_CANDLES:
                     del st.candles[min(st.candles)]
         else:
-            alerts = [schema.alert_of(a, x, s) for a in msg.alerts]
+            alerts = msg.alerts
             if msg.full:  # the image (a late join, a reconnection): replaces, no duplicates
                 known = set(st.alerts)
                 self.store.add_alerts(a for a in alerts if a not in known)
@@ -422,13 +387,8 @@ class BusReader:
             self._mark_down(b.x, b.s, st)
 
     def _session(self, st: _Market) -> SessionView:
-        s = st.session
-        return SessionView(
-            trades=s.trades, vwap=s.vwap, cvd=s.cvd, high=s.high, low=s.low,
-            volatility_spread=s.vs, candles=tuple(sorted(st.candles.values(),
-            key=lambda c: c.open_ms)), alerts=tuple(st.alerts), whale_threshold=s.whale,
-            started_at=s.started,
-        )  # fmt: skip
+        candles = tuple(sorted(st.candles.values(), key=lambda c: c.open_ms))
+        return replace(st.session, candles=candles, alerts=tuple(st.alerts))
 
     def _on_heartbeat(self, beat: schema.Heartbeat, read_at: float | None) -> None:
         now = self.clock()
@@ -451,18 +411,19 @@ class BusReader:
             return
         wanted = set(self.symbols)
         for status in beat.statuses:
-            shown = self._status_from.get(status.x)
+            x = status.exchange
+            shown = self._status_from.get(x)
             if shown is not None and shown != beat.c and self._alive(shown):
                 continue  # another live collector's status of this exchange is shown
-            self._status_from[status.x] = beat.c
-            feed = schema.status_of(status, now, beat.sent)
+            self._status_from[x] = beat.c
+            feed, last_at = schema.status_as_of(status, beat.sent, now)
             note = self.info().note
             if note:  # e.g. a newer collector's messages refused: say so on every view
                 feed = replace(feed, detail=f"{feed.detail} · bus: {note}")
             if not alive:
                 feed = self._down_status(feed, now - seen_at)
-            self._shown[status.x] = feed
-            self.store.set_status(feed, status.last_at)
+            self._shown[x] = feed
+            self.store.set_status(feed, last_at)
         owned = {(x, s) for x, s in beat.owned}
         for refusal in beat.wants:
             if refusal.reader == self.id and refusal.symbol in wanted:

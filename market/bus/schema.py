@@ -1,10 +1,15 @@
-"""The bus's messages: versioned, compact (msgpack through msgspec), one Struct per kind.
+"""The bus's messages: versioned msgpack (through msgspec) envelopes around the house's structs.
 
-Every message is a map ``{"v": 1, "kind": "book", ...}`` with short field names. On a symbol's
-channel, one ``tick`` per market and publication carries its new parts (``book``, ``trades``,
-``candles``, ``alerts``, ``ticker``); the latest-value hash keeps each part alone. A reader
-decodes the tagged union in one pass; when that fails it decodes only ``{v, kind}`` to tell a
-message of another version (refused with a clear status) from garbage (counted and skipped).
+Every message is a map ``{"v": 1, "kind": "book", ...}``: a small envelope (version, kind,
+collector ``c``, owner epoch ``e``, store version ``seq``, exchange ``x``, symbol ``s``) around
+the structs the collector's store holds, carried as they are (``Trade``, ``Ticker``, ``Candle``,
+``WhaleAlert``, ``SessionView``, ``FeedStatus``): no mirror of them here, and a reader gets the
+same values back, type-checked by msgspec as it decodes. On a symbol's channel, one ``tick``
+per market and publication carries its new parts (``book``, ``trades``, ``candles``,
+``alerts``, ``ticker``); the latest-value hash keeps each part alone. A reader decodes the
+tagged union in one pass; when that fails it decodes only ``{v, kind}`` to tell a message of
+another version (refused with a clear status) from garbage (counted and skipped). A struct
+that names another market than its envelope is garbage too.
 
 Times are seconds since the epoch (the collector's clock); ``at`` on a book is the local
 receive time of the exchange frame that last changed it, ``sent`` the publication time.
@@ -12,10 +17,13 @@ receive time of the exchange frame that last changed it, ``sent`` the publicatio
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgspec
 
 from market.analytics import Candle, WhaleAlert
-from market.events import FeedState, FeedStatus, Levels, Side, Source, Ticker, Trade
+from market.events import FeedStatus, Levels, Source, Ticker, Trade
+from market.store import SessionView
 
 VERSION = 1
 PREFIX = "mkt:"
@@ -64,14 +72,21 @@ class _Msg(msgspec.Struct, frozen=True, gc=False, tag_field="kind", kw_only=True
     v: int = VERSION
 
 
-class Book(_Msg, tag="book", frozen=True):
-    """A market's top-of-book and top-20 levels (best first), at most every 100 ms."""
+class _Part(_Msg, frozen=True):
+    """The envelope of one market's part: who sent it, under which epoch, and whose it is."""
 
     c: str  # collector id
     e: int  # owner epoch of this market
     seq: int  # the collector's store version when copied (orders messages of one epoch)
     x: str  # exchange
     s: str  # symbol
+
+
+class Book(_Part, tag="book", frozen=True):
+    """A market's top-20 levels (best first) and book counters, at most every 100 ms: the
+    book fields of the store's ``MarketView`` (the view itself is not carried: its trades,
+    ticker and session travel in their own parts, its series is the reader's own)."""
+
     src: Source
     bids: Levels
     asks: Levels
@@ -84,103 +99,36 @@ class Book(_Msg, tag="book", frozen=True):
     rs: int = 0  # resyncs
 
 
-class TradeMsg(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    price: float
-    qty: float
-    side: Side
-    ts_ms: int
-    trade_id: str
-    received_at: float
-    backfill: bool
-
-
-class Session(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
-    trades: int = 0
-    vwap: float | None = None
-    cvd: float = 0.0
-    high: float | None = None
-    low: float | None = None
-    vs: float = 0.0  # volatility spread, %
-    whale: float = 0.0
-    started: float | None = None
-
-
-class CandleMsg(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    open_ms: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    trades: int
-    notional: float
-
-
-class Trades(_Msg, tag="trades", frozen=True):
+class Trades(_Part, tag="trades", frozen=True):
     """New trades of a market (oldest first), its trade count and session figures."""
 
-    c: str
-    e: int
-    seq: int
-    x: str
-    s: str
     src: Source
-    trades: tuple[TradeMsg, ...]
+    trades: tuple[Trade, ...]
     seen: int  # trades seen by the collector since the market started
-    session: Session
+    session: SessionView  # without candles and alerts: they travel in their own parts
     full: bool = False  # the latest-value image: the last trades kept, replacing the tape
 
 
-class Candles(_Msg, tag="candles", frozen=True):
+class Candles(_Part, tag="candles", frozen=True):
     """One-minute candles, oldest first: the last two on every trade batch, all in the
     latest-value hash (``full``)."""
 
-    c: str
-    e: int
-    seq: int
-    x: str
-    s: str
-    candles: tuple[CandleMsg, ...]
+    candles: tuple[Candle, ...]
     full: bool = False
 
 
-class AlertMsg(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    ts_ms: int
-    side: str
-    price: float
-    qty: float
-    notional: float
-
-
-class Alerts(_Msg, tag="alerts", frozen=True):
-    c: str
-    e: int
-    seq: int
-    x: str
-    s: str
-    alerts: tuple[AlertMsg, ...]  # new whale alerts, oldest first
+class Alerts(_Part, tag="alerts", frozen=True):
+    alerts: tuple[WhaleAlert, ...]  # new whale alerts, oldest first
     full: bool = False  # the latest-value image: the session's alerts, replacing them
 
 
-class TickerMsg(_Msg, tag="ticker", frozen=True):
-    c: str
-    e: int
-    seq: int
-    x: str
-    s: str
-    last: float | None = None
-    change_pct: float | None = None
-    volume: float | None = None
-    quote_volume: float | None = None
-    high: float | None = None
-    low: float | None = None
-    bid: float | None = None
-    ask: float | None = None
-    ts_ms: int | None = None
-    received_at: float = 0.0
+class TickerPart(_Part, tag="ticker", frozen=True):
+    """The market's 24 h statistics, as the collector merged them."""
+
+    ticker: Ticker
 
 
-Part = Book | Trades | Candles | Alerts | TickerMsg
+Part = Book | Trades | Candles | Alerts | TickerPart
 
 
 class Tick(_Msg, tag="tick", frozen=True):
@@ -190,25 +138,6 @@ class Tick(_Msg, tag="tick", frozen=True):
     x: str
     s: str
     parts: tuple[Part, ...]
-
-
-class Status(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
-    """One exchange connection's health (``FeedStatus``) as the collector saw it at ``sent``."""
-
-    x: str
-    state: FeedState
-    detail: str = ""
-    src: Source = "live"
-    reconnects: int = 0
-    resyncs: int = 0
-    messages: int = 0
-    bad: int = 0
-    last_at: float | None = None  # time of the last exchange message
-    rate: float = 0.0
-    retry_in: float | None = None
-    stale_after: float = 30.0
-    symbols: tuple[str, ...] = ()
-    up_since: float | None = None  # live (or simulated) without a break since then
 
 
 class Refusal(msgspec.Struct, frozen=True, gc=False):
@@ -228,8 +157,9 @@ class Heartbeat(_Msg, tag="hb", frozen=True):
     interval: float
     exchanges: tuple[str, ...]
     symbols: tuple[str, ...]
-    statuses: tuple[Status, ...]
+    statuses: tuple[FeedStatus, ...]  # each connection's health as of ``sent``
     owned: tuple[tuple[str, str], ...]  # (exchange, symbol) published by this collector
+    up_since: tuple[tuple[str, float], ...] = ()  # (exchange, live without a break since)
     refused: tuple[tuple[str, str, str], ...] = ()  # (exchange, symbol, owner) not published
     book_at: tuple[tuple[str, str, float], ...] = ()  # (exchange, symbol, book receive time)
     wants: tuple[Refusal, ...] = ()  # readers' wants refused, with the reason
@@ -261,7 +191,7 @@ class Want(_Msg, tag="want", frozen=True):
     symbols: tuple[str, ...]
 
 
-Message = Tick | Book | Trades | Candles | Alerts | TickerMsg | Heartbeat | ReaderBeat | Want
+Message = Tick | Book | Trades | Candles | Alerts | TickerPart | Heartbeat | ReaderBeat | Want
 
 
 class _Head(msgspec.Struct, gc=False):
@@ -304,69 +234,44 @@ def decode(data: bytes) -> Message:
         raise Garbage(f"{exc}; bytes {bytes(data[:40])!r}") from None
     if message.v != VERSION:
         raise UnknownVersion(message.v, type(message).__name__)
+    stray = _stray(message)
+    if stray:
+        raise Garbage(f"{stray}; bytes {bytes(data[:40])!r}")
     return message
 
 
-# -- conversions ------------------------------------------------------------------------------
+def _stray(message: Message) -> str:
+    """Why a market's part names another market than its envelope (or "": none does)."""
+    parts = message.parts if isinstance(message, Tick) else (message,)
+    for part in parts:
+        if not isinstance(part, _Part):
+            continue
+        x, s = part.x, part.s
+        if isinstance(part, Trades):
+            named = [(t.exchange, t.symbol) for t in part.trades]
+        elif isinstance(part, Alerts):
+            named = [(a.exchange, a.symbol) for a in part.alerts]
+        elif isinstance(part, TickerPart):
+            named = [(part.ticker.exchange, part.ticker.symbol)]
+        else:
+            continue
+        for name in named:
+            if name != (x, s):
+                kind = part.__struct_config__.tag
+                return f"{kind} of {name[0][:20]} {name[1][:20]} in a message of {x[:20]} {s[:20]}"
+    return ""
 
 
-def trade_msg(t: Trade) -> TradeMsg:
-    return TradeMsg(t.price, t.qty, t.side, t.ts_ms, t.trade_id, t.received_at, t.backfill)
-
-
-def trade_of(m: TradeMsg, exchange: str, symbol: str) -> Trade:
-    return Trade(
-        exchange, symbol, m.price, m.qty, m.side, m.ts_ms, m.trade_id, m.received_at, m.backfill
+def status_as_of(status: FeedStatus, sent: float, now: float) -> tuple[FeedStatus, float | None]:
+    """A feed status a collector sent at ``sent``, its ages brought to ``now``, and the time of
+    its last exchange message (None: none yet)."""
+    # goes when FeedStatus holds absolute times
+    elapsed = now - sent
+    age = status.last_message_age_s
+    retry = status.next_retry_in_s
+    aged = replace(
+        status,
+        last_message_age_s=None if age is None else max(0.0, age + elapsed),
+        next_retry_in_s=None if retry is None else max(0.0, retry - max(0.0, elapsed)),
     )
-
-
-def candle_msg(c: Candle) -> CandleMsg:
-    return CandleMsg(c.open_ms, c.open, c.high, c.low, c.close, c.volume, c.trades, c.notional)
-
-
-def candle_of(m: CandleMsg) -> Candle:
-    return Candle(m.open_ms, m.open, m.high, m.low, m.close, m.volume, m.trades, m.notional)
-
-
-def alert_msg(a: WhaleAlert) -> AlertMsg:
-    return AlertMsg(a.ts_ms, a.side, a.price, a.qty, a.notional)
-
-
-def alert_of(m: AlertMsg, exchange: str, symbol: str) -> WhaleAlert:
-    return WhaleAlert(m.ts_ms, exchange, symbol, m.side, m.price, m.qty, m.notional)
-
-
-def ticker_of(m: TickerMsg) -> Ticker:
-    return Ticker(
-        m.x, m.s, m.last, m.change_pct, m.volume, m.quote_volume, m.high, m.low, m.bid, m.ask,
-        m.ts_ms, m.received_at,
-    )  # fmt: skip
-
-
-def status_msg(s: FeedStatus, now: float, up_since: float | None) -> Status:
-    last_at = None if s.last_message_age_s is None else now - s.last_message_age_s
-    return Status(
-        s.exchange, s.state, s.detail, s.source, s.reconnects, s.resyncs, s.messages,
-        s.bad_messages, last_at, s.msg_rate, s.next_retry_in_s, s.stale_after_s, s.symbols,
-        up_since,
-    )  # fmt: skip
-
-
-def status_of(m: Status, now: float, sent: float) -> FeedStatus:
-    """The feed status as a reader shows it: ages from the collector's times."""
-    retry = None if m.retry_in is None else max(0.0, m.retry_in - max(0.0, now - sent))
-    return FeedStatus(
-        exchange=m.x,
-        state=m.state,
-        detail=m.detail,
-        source=m.src,
-        reconnects=m.reconnects,
-        resyncs=m.resyncs,
-        messages=m.messages,
-        bad_messages=m.bad,
-        last_message_age_s=None if m.last_at is None else max(0.0, now - m.last_at),
-        msg_rate=m.rate,
-        next_retry_in_s=retry,
-        stale_after_s=m.stale_after,
-        symbols=m.symbols,
-    )
+    return aged, None if age is None else sent - age

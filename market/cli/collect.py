@@ -37,7 +37,9 @@ def collect(args: argparse.Namespace) -> int:
     except (SettingsError, InvalidSymbol) as exc:
         print(f"{PROG} collect: error: {exc}", file=sys.stderr)
         return 2
-    publisher = BusPublisher(worker.store, url, on_wants=WantsServer(worker))
+    served = worker.settings
+    wants = WantsServer(worker.reconfigure, served.exchanges, served.symbols)
+    publisher = BusPublisher(worker.store, url, on_wants=wants)
     stop = stop_on_sigterm()
     worker.start()
     history = start_history(worker.store, worker.settings)  # MARKET_DB: the collector keeps it
