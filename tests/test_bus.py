@@ -232,11 +232,11 @@ def test_garbage_counted_and_skipped_unknown_version_refused(
     redis_server.send("PUBLISH", channel, b"\x93garbage\xc1")
     redis_server.send("PUBLISH", channel, b"not msgpack at all")
     wait_for(lambda: reader.info().garbage == 2, what="two garbage messages counted")
-    v2 = msgspec.msgpack.encode({"v": 2, "kind": "book", "x": "mock", "s": "BTCUSDT", "new": 1})
+    v2 = msgspec.msgpack.encode({"v": 3, "kind": "book", "x": "mock", "s": "BTCUSDT", "new": 1})
     redis_server.send("PUBLISH", channel, v2)
-    wait_for(lambda: reader.info().refused_version == 1, what="a v2 message refused")
+    wait_for(lambda: reader.info().refused_version == 1, what="a v3 message refused")
     assert reader.info().note == (
-        "refused bus message version 2 (kind book): this reader knows version 1"
+        "refused bus message version 3 (kind book): this reader knows version 2"
     )
     # shown on every view: the feed status says it (from the collector's next heartbeat)
     wait_for(
@@ -244,7 +244,7 @@ def test_garbage_counted_and_skipped_unknown_version_refused(
             store.snapshot(series=False)
             .statuses["mock"]
             .detail.endswith(
-                " · bus: refused bus message version 2 (kind book): this reader knows version 1"
+                " · bus: refused bus message version 3 (kind book): this reader knows version 2"
             )
         ),
         what="the refusal in the feed status",

@@ -12,7 +12,7 @@ only ever look at the newest). What a late joiner needs at once (the book, the t
 written with the publications (the book on every one, the tape and candles once a second); a
 reader subscribes first, then reads the hashes, and drops anything not newer than what it has.
 
-Messages (``schema``): msgpack maps ``{"v": 1, "kind": "book", …}`` through msgspec, small
+Messages (``schema``): msgpack maps ``{"v": 2, "kind": "book", …}`` through msgspec, small
 envelopes carrying the store's own structs (trades, candles, alerts, tickers, session figures,
 feed statuses); a reader refuses a version it does not know with a status and counts garbage.
 Ownership of a market is a ``SET NX PX`` key refreshed with the collector's heartbeat: a second

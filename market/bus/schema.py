@@ -1,6 +1,6 @@
 """The bus's messages: versioned msgpack (through msgspec) envelopes around the house's structs.
 
-Every message is a map ``{"v": 1, "kind": "book", ...}``: a small envelope (version, kind,
+Every message is a map ``{"v": 2, "kind": "book", ...}``: a small envelope (version, kind,
 collector ``c``, owner epoch ``e``, store version ``seq``, exchange ``x``, symbol ``s``) around
 the structs the collector's store holds, carried as they are (``Trade``, ``Ticker``, ``Candle``,
 ``WhaleAlert``, ``SessionView``, ``FeedStatus``): no mirror of them here, and a reader gets the
@@ -25,7 +25,7 @@ from market.analytics import Candle, WhaleAlert
 from market.events import FeedStatus, Levels, Source, Ticker, Trade
 from market.store import SessionView
 
-VERSION = 1
+VERSION = 2  # 2: the structs themselves in a tagged envelope (1: mirrored schemas)
 PREFIX = "mkt:"
 CONTROL_CHANNEL = PREFIX + "ctl"  # heartbeats, feed statuses, wants, refusals
 
