@@ -43,7 +43,8 @@ from app.components.sidebar import Prefs  # noqa: E402
 from app.components.trades import TAPE_ROWS, tape_html  # noqa: E402
 from market.events import FeedStatus  # noqa: E402
 from market.pipeline import Pipeline  # noqa: E402
-from market.store import DEFAULT_SERIES_INTERVAL, MarketStore, StoreSnapshot  # noqa: E402
+from market.store import DEFAULT_SERIES_INTERVAL, MarketStore  # noqa: E402
+from market.views import StoreSnapshot  # noqa: E402
 from market.sync import SequencedSync  # noqa: E402
 from market.venues.mock import MockExchange  # noqa: E402
 

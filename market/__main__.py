@@ -55,9 +55,10 @@ from market.settings import (
     parse_exchanges,
     parse_speed,
 )
-from market.store import MarketStore, MarketView, StoreSnapshot
+from market.store import MarketStore
 from market.symbols import parse_symbols
 from market.venues import RECORDABLE, VENUES
+from market.views import MarketView, StoreSnapshot
 from market.worker import Worker
 
 PROG = "python -m market"

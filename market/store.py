@@ -1,8 +1,10 @@
 """MarketStore: the only shared mutable state between the worker thread and the readers.
 
 The worker thread writes (books, trades, statuses); Streamlit sessions and the CLI read with
-``snapshot()``, which copies under the lock and returns immutable values. Every container is a
-bounded deque or a small dict keyed by market, so memory is bounded whatever the uptime.
+``snapshot()``, which copies under the lock and returns the immutable views of
+``market.views`` (``StoreSnapshot``, ``MarketView``, ``SessionView``, ``HistoryTake``). Every
+container is a bounded deque or a small dict keyed by market, so memory is bounded whatever the
+uptime.
 """
 
 from __future__ import annotations
@@ -13,102 +15,34 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from itertools import accumulate, islice
 from types import MappingProxyType
 
-from market.analytics import DEPTH_DELTA_LEVELS, Candle, SessionStats, WhaleAlert
+from market.analytics import SessionStats, WhaleAlert
 from market.events import FeedStatus, Levels, Source, Ticker, Trade
 from market.settings import DEFAULT_WHALE_NOTIONAL
-
-MarketKey = tuple[str, str]  # (exchange, symbol)
-
-IMBALANCE_DEPTHS = (1, 3, 5, 10, 20)
-# Column order of a series row; the page turns rows into numpy columns by these indexes.
-SERIES_COLUMNS = (
-    *("t", "best_bid", "best_ask", "mid", "spread", "spread_bps"),
-    *(f"imbalance_{n}" for n in IMBALANCE_DEPTHS),
-    *("depth_delta", "cvd"),  # top-20 bid volume - ask volume; the session's trade CVD then
+from market.views import (
+    IMBALANCE_DEPTHS,
+    NO_ROW,
+    HistoryTake,
+    MarketKey,
+    MarketView,
+    SeriesRow,
+    SessionView,
+    StoreSnapshot,
+    TapEntry,
+    remote_view,
+    series_row,
+    session_view,
+    tail,
 )
-SeriesRow = tuple[float, ...]
-NO_ROW: SeriesRow = ()  # update_book(row=NO_ROW): the caller says no series point is due
 
-_DEEPEST = max(max(IMBALANCE_DEPTHS), DEPTH_DELTA_LEVELS)
 DEFAULT_SERIES_POINTS = 20_000  # at 10 points/s: the last ~33 minutes
 DEFAULT_TRADES_KEPT = 1_000
 DEFAULT_BOOK_DEPTH = 20
 DEFAULT_SERIES_INTERVAL = 0.1  # at most one series point per market per 100 ms
 DEFAULT_ALERTS_KEPT = 200  # whale alerts of every market, newest last (survive page reloads)
-SESSION_CANDLES = 240  # one-minute candles kept per market (4 hours)
-NAN = math.nan
-
-
-@dataclass(frozen=True, slots=True)
-class SessionView:
-    """Trade figures since the feed started (or the last reset), backfilled trades excluded."""
-
-    trades: int = 0
-    vwap: float | None = None
-    cvd: float = 0.0
-    high: float | None = None
-    low: float | None = None
-    volatility_spread: float = 0.0  # (high - low) / low × 100; 0 when unknown
-    candles: tuple[Candle, ...] = ()  # one-minute, by trade time, oldest first
-    alerts: tuple[WhaleAlert, ...] = ()  # newest last
-    whale_threshold: float = DEFAULT_WHALE_NOTIONAL
-    started_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MarketView:
-    """An immutable copy of one market, as of the snapshot."""
-
-    exchange: str
-    symbol: str
-    source: Source
-    bids: Levels  # best first
-    asks: Levels  # best first
-    update_id: int
-    updated_at: float | None  # time of the last book update (s since epoch)
-    synced: bool
-    detail: str  # why the book is not synced, or ""
-    book_updates: int
-    series: tuple[SeriesRow, ...]
-    trades: tuple[Trade, ...]  # oldest first
-    trades_seen: int
-    resyncs: int
-    ticker: Ticker | None = None  # the venue's 24 h statistics, merged; None until the first
-    session: SessionView = SessionView()
-
-    @property
-    def last_trade(self) -> Trade | None:
-        return self.trades[-1] if self.trades else None
-
-
-@dataclass(frozen=True, slots=True)
-class StoreSnapshot:
-    taken_at: float
-    version: int
-    markets: Mapping[MarketKey, MarketView]
-    statuses: Mapping[str, FeedStatus]
-    alerts: tuple[WhaleAlert, ...] = ()  # every market's, newest last
-
-
-# (exchange, symbol, the market's source then, the trades of one add_trades call)
-TapEntry = tuple[str, str, Source, tuple[Trade, ...]]
 DEFAULT_TAP_BATCHES = 200_000  # trade batches kept for the history writer between its visits
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryTake:
-    """What is new for the history writer (``MarketStore.take_history``): every trade batch
-    and whale alert since the last take, the series rows from ``after`` on, the statuses."""
-
-    trades: tuple[TapEntry, ...]
-    trades_dropped: int  # trades the tap had to drop (full) since the last take
-    alerts: tuple[tuple[Source, WhaleAlert], ...]
-    series: Mapping[MarketKey, tuple[SeriesRow, ...]]
-    sources: Mapping[MarketKey, Source]  # every market, and its source now
-    statuses: Mapping[str, FeedStatus]
+SESSION_CANDLES = 240  # one-minute candles kept per market (4 hours)
 
 
 @dataclass(slots=True)
@@ -132,6 +66,29 @@ class _Market:
     session_started_at: float | None = None
     last_point_at: float = field(default=-math.inf)
     remote: SessionView | None = None  # a bus reader's market: the collector's session figures
+
+    def view(
+        self, series: tuple[SeriesRow, ...], trades: tuple[Trade, ...], session: SessionView
+    ) -> MarketView:
+        """An immutable view with the given copies (the caller holds the store's lock)."""
+        return MarketView(
+            exchange=self.exchange,
+            symbol=self.symbol,
+            source=self.source,
+            bids=self.bids,
+            asks=self.asks,
+            update_id=self.update_id,
+            updated_at=self.updated_at,
+            synced=self.synced,
+            detail=self.detail,
+            book_updates=self.book_updates,
+            series=series,
+            trades=trades,
+            trades_seen=self.trades_seen,
+            resyncs=self.resyncs,
+            ticker=self.ticker,
+            session=session,
+        )
 
 
 class MarketStore:
@@ -452,23 +409,15 @@ class MarketStore:
             version = self._version
             for key, m in self._markets.items():
                 new = m.trades_seen - trades_seen.get(key, 0)
-                s = m.session
                 copy = every or new > 0
-                views[key] = _market_view(
-                    m,
+                views[key] = m.view(
                     (),
-                    _tail(m.trades, min(new, max_trades)) if new > 0 else (),
-                    SessionView(
-                        trades=s.trades,
-                        vwap=s.vwap,
-                        cvd=s.cvd,
-                        high=s.high if s.trades else None,
-                        low=s.low if s.trades else None,
-                        volatility_spread=s.volatility_spread,
-                        candles=tuple(s.minute.candles(candles)) if copy else (),
-                        alerts=tuple(s.alerts) if copy else (),
-                        whale_threshold=s.whale_threshold,
-                        started_at=m.session_started_at,
+                    tail(m.trades, min(new, max_trades)) if new > 0 else (),
+                    session_view(
+                        m.session,
+                        m.session_started_at,
+                        candles=candles if copy else 0,
+                        alerts=copy,
                     ),
                 )
             statuses, last_at = dict(self._statuses), dict(self._last_message_at)
@@ -499,13 +448,12 @@ class MarketStore:
             version = self._version
             for key, m in self._markets.items():
                 full = wanted is None or key in wanted
-                views[key] = _market_view(
-                    m,
-                    _tail(m.series, max_series_points) if (series and full) else (),
-                    _tail(m.trades, max_trades) if full else _tail(m.trades, 1),
-                    _session_view(m.session, m.session_started_at, full)
+                views[key] = m.view(
+                    tail(m.series, max_series_points) if (series and full) else (),
+                    tail(m.trades, max_trades) if full else tail(m.trades, 1),
+                    session_view(m.session, m.session_started_at, candles=None if full else 5)
                     if m.remote is None
-                    else _remote_view(m.remote, full),
+                    else remote_view(m.remote, full),
                 )
             statuses, last_at = dict(self._statuses), dict(self._last_message_at)
             alerts = tuple(self._alerts)
@@ -557,81 +505,6 @@ class MarketStore:
         return HistoryTake(trades, dropped, alerts, series, sources, statuses)
 
 
-def series_row(bids: Levels, asks: Levels, at: float) -> SeriesRow:
-    """One series point from a book: the columns of ``SERIES_COLUMNS`` but the last (the
-    store appends the session's CVD); NaN where unknown. Pure.
-
-    The same values as ``metrics.top_of_book`` / ``metrics.imbalances`` /
-    ``analytics.depth_delta``, in one pass over each side: this runs on most book updates.
-    """
-    bid_cum = list(accumulate([q for _, q in bids[:_DEEPEST]]))
-    ask_cum = list(accumulate([q for _, q in asks[:_DEEPEST]]))
-    if bids and asks:
-        bb, ba = bids[0][0], asks[0][0]
-        mid = (bb + ba) / 2.0
-        spread = ba - bb
-        bps = spread / mid * 10_000.0 if mid > 0 else NAN
-    else:
-        bb = bids[0][0] if bids else NAN
-        ba = asks[0][0] if asks else NAN
-        mid = spread = bps = NAN
-    nb, na = len(bid_cum), len(ask_cum)
-    row = [at, bb, ba, mid, spread, bps]
-    for n in IMBALANCE_DEPTHS:
-        b = bid_cum[min(n, nb) - 1] if nb else 0.0
-        a = ask_cum[min(n, na) - 1] if na else 0.0
-        total = b + a
-        row.append((b - a) / total if total > 0 else NAN)
-    b20 = bid_cum[min(DEPTH_DELTA_LEVELS, nb) - 1] if nb else 0.0
-    a20 = ask_cum[min(DEPTH_DELTA_LEVELS, na) - 1] if na else 0.0
-    row.append(b20 - a20)
-    return tuple(row)
-
-
-def _session_view(s: SessionStats, started_at: float | None, full: bool) -> SessionView:
-    """Copy under the store's lock: a few numbers, and the candles only when ``full``."""
-    return SessionView(
-        trades=s.trades,
-        vwap=s.vwap,
-        cvd=s.cvd,
-        high=s.high if s.trades else None,
-        low=s.low if s.trades else None,
-        volatility_spread=s.volatility_spread,
-        candles=tuple(s.minute.candles()) if full else tuple(s.minute.candles(5)),
-        alerts=tuple(s.alerts),
-        whale_threshold=s.whale_threshold,
-        started_at=started_at,
-    )
-
-
-def _remote_view(view: SessionView, full: bool) -> SessionView:
-    return view if full or len(view.candles) <= 5 else replace(view, candles=view.candles[-5:])
-
-
-def _market_view(
-    m: _Market, series: tuple[SeriesRow, ...], trades: tuple[Trade, ...], session: SessionView
-) -> MarketView:
-    """An immutable view of ``m`` with the given copies (the caller holds the store's lock)."""
-    return MarketView(
-        exchange=m.exchange,
-        symbol=m.symbol,
-        source=m.source,
-        bids=m.bids,
-        asks=m.asks,
-        update_id=m.update_id,
-        updated_at=m.updated_at,
-        synced=m.synced,
-        detail=m.detail,
-        book_updates=m.book_updates,
-        series=series,
-        trades=trades,
-        trades_seen=m.trades_seen,
-        resyncs=m.resyncs,
-        ticker=m.ticker,
-        session=session,
-    )
-
-
 def _aged(
     statuses: Mapping[str, FeedStatus], last_at: Mapping[str, float], now: float
 ) -> dict[str, FeedStatus]:
@@ -642,14 +515,3 @@ def _aged(
         if at is not None:
             out[name] = replace(status, last_message_age_s=max(0.0, now - at))
     return out
-
-
-def _tail(items: deque[SeriesRow] | deque[Trade], n: int | None) -> tuple:  # type: ignore[type-arg]
-    """The last ``n`` items (all for None), copying only those."""
-    if n is None or n >= len(items):
-        return tuple(items)
-    if n <= 0:
-        return ()
-    if n <= len(items) // 2:
-        return tuple(islice(reversed(items), n))[::-1]
-    return tuple(islice(items, len(items) - n, None))

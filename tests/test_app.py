@@ -36,7 +36,7 @@ from app.components.trades import large_threshold, tape_html
 from app.runtime import get_worker, stop_workers
 from market.events import FeedStatus, Trade
 from market.metrics import imbalance, top_of_book
-from market.store import SERIES_COLUMNS, MarketView
+from market.views import SERIES_COLUMNS, MarketView
 from market.worker import Worker
 from tests.cards_html import card_map, cards_of, parse_cards
 from tests.conftest import wait_for

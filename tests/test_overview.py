@@ -32,7 +32,8 @@ from app.components.sidebar import watched_markets
 from app.components.status import SIMULATED_BANNER
 from app.runtime import get_worker, stop_workers
 from market.events import FeedStatus, Ticker, Trade
-from market.store import MarketKey, MarketStore, MarketView
+from market.store import MarketStore
+from market.views import MarketKey, MarketView
 from tests.cards_html import cards_of
 from tests.conftest import wait_for
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from market.analytics import depth_delta
 from market.events import FeedStatus, Levels, Side, Trade
 from market.metrics import imbalances, top_of_book
-from market.store import IMBALANCE_DEPTHS, SERIES_COLUMNS, MarketStore, MarketView, series_row
+from market.store import MarketStore
+from market.views import IMBALANCE_DEPTHS, SERIES_COLUMNS, MarketView, series_row
 
 KEY = ("binance", "BTCUSDT")
 

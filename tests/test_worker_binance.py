@@ -22,7 +22,8 @@ from market.backoff import backoff
 from market.errors import InvalidSymbol
 from market.events import FeedStatus
 from market.settings import Settings
-from market.store import MarketStore, MarketView
+from market.store import MarketStore
+from market.views import MarketView
 from market.venues.binance import BinanceSession
 from market.worker import Timing, Worker
 from tests.conftest import wait_for

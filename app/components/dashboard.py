@@ -50,7 +50,8 @@ from app.components.trades import TAPE_ROWS, tape_html
 from market.analytics import MINUTE_MS, Candle, aggregate_candles, candles
 from market.events import FeedStatus
 from market.metrics import top_of_book
-from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
+from market.store import MarketStore
+from market.views import MarketKey, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 

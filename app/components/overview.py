@@ -47,7 +47,8 @@ from app.components.status import (
 from app.components.theme import REFRESH_S
 from market.events import FeedStatus
 from market.metrics import spread_bps, top_of_book
-from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
+from market.store import MarketStore
+from market.views import MarketKey, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app.components.fmt import esc, fmt_age, fmt_clock, fmt_rate
 from market.events import FeedStatus
-from market.store import MarketView
+from market.views import MarketView
 
 STATE_CLASS = {
     "live": "ok",

@@ -32,7 +32,8 @@ import redis
 from market.backoff import Backoff
 from market.bus import schema
 from market.bus.link import LinkState, client, describe, redacted
-from market.store import SESSION_CANDLES, MarketKey, MarketStore, MarketView, StoreSnapshot
+from market.store import SESSION_CANDLES, MarketStore
+from market.views import MarketKey, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 

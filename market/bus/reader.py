@@ -36,8 +36,9 @@ from market.bus.link import LinkState, client, describe, redacted
 from market.bus.publisher import new_id
 from market.errors import InvalidSymbol
 from market.events import FeedStatus
-from market.store import SESSION_CANDLES, MarketKey, MarketStore, SessionView
+from market.store import SESSION_CANDLES, MarketStore
 from market.symbols import validate_symbol
+from market.views import MarketKey, SessionView
 
 log = logging.getLogger(__name__)
 

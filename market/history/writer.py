@@ -42,9 +42,10 @@ from market.history.db import (
     clean,
 )
 from market.settings import DbUrl, Settings, parse_db_url
-from market.store import SERIES_COLUMNS, HistoryTake, MarketKey, MarketStore
+from market.store import MarketStore
 from market.venues import VENUES
 from market.venues.base import Kline
+from market.views import SERIES_COLUMNS, HistoryTake, MarketKey
 
 log = logging.getLogger(__name__)
 
