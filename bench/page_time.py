@@ -72,8 +72,10 @@ def filled_store(points: int, seed: int = 1) -> MarketStore:
         clock["now"] += DEFAULT_SERIES_INTERVAL * 1.001  # exactly one series point a step
         pipeline.handle(sim.step(clock["now"]))
     store.set_status(
-        FeedStatus("mock", state="simulated", source="simulated", messages=points, msg_rate=60.0),
-        clock["now"],
+        FeedStatus(
+            "mock", state="simulated", source="simulated", messages=points, msg_rate=60.0,
+            last_message_at=clock["now"],
+        )
     )
     return store
 

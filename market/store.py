@@ -108,12 +108,11 @@ class MarketStore:
         self._series_points = series_points
         self._trades_kept = trades_kept
         self._clock = clock
-        # Guards _markets, _statuses, _last_message_at and _version; nothing else.
+        # Guards _markets, _statuses and _version; nothing else.
         # Held only to copy or append: never while computing, never around I/O.
         self._lock = threading.Lock()
         self._markets: dict[MarketKey, _Market] = {}
         self._statuses: dict[str, FeedStatus] = {}
-        self._last_message_at: dict[str, float] = {}
         self._alerts: deque[WhaleAlert] = deque(maxlen=alerts_kept)
         self._whale_default = whale_notional
         self._whale: dict[str, float] = {}  # symbol → notional threshold, overriding the default
@@ -299,14 +298,17 @@ class MarketStore:
         """Forget an exchange's feed status (it is no longer watched)."""
         with self._lock:
             self._statuses.pop(exchange, None)
-            self._last_message_at.pop(exchange, None)
             self._version += 1
 
-    def set_status(self, status: FeedStatus, last_message_at: float | None = None) -> None:
+    def set_status(self, status: FeedStatus) -> None:
+        """Publish an exchange's status; one without a ``last_message_at`` keeps the time of
+        the last message known for that exchange."""
         with self._lock:
+            known = self._statuses.get(status.exchange)
+            at = None if known is None else known.last_message_at
+            if status.last_message_at is None and at is not None:
+                status = replace(status, last_message_at=at)
             self._statuses[status.exchange] = status
-            if last_message_at is not None:
-                self._last_message_at[status.exchange] = last_message_at
             self._version += 1
 
     # -- bus reader side (market/bus/reader.py): the collector's values, as published --------
@@ -420,14 +422,13 @@ class MarketStore:
                         alerts=copy,
                     ),
                 )
-            statuses, last_at = dict(self._statuses), dict(self._last_message_at)
-        statuses = _aged(statuses, last_at, now)  # computed outside the lock
+            statuses = dict(self._statuses)
         return StoreSnapshot(now, version, MappingProxyType(views), MappingProxyType(statuses))
 
     # -- reader side --------------------------------------------------------------------------
 
     def statuses(self) -> dict[str, FeedStatus]:
-        """Each exchange's status as last set (ages not recomputed): cheap, copies no books."""
+        """Each exchange's status as last set: cheap, copies no books."""
         with self._lock:
             return dict(self._statuses)
 
@@ -455,9 +456,8 @@ class MarketStore:
                     if m.remote is None
                     else remote_view(m.remote, full),
                 )
-            statuses, last_at = dict(self._statuses), dict(self._last_message_at)
+            statuses = dict(self._statuses)
             alerts = tuple(self._alerts)
-        statuses = _aged(statuses, last_at, now)  # computed outside the lock
         return StoreSnapshot(
             taken_at=now,
             version=version,
@@ -503,15 +503,3 @@ class MarketStore:
                     series[key] = rows
             statuses = dict(self._statuses)
         return HistoryTake(trades, dropped, alerts, series, sources, statuses)
-
-
-def _aged(
-    statuses: Mapping[str, FeedStatus], last_at: Mapping[str, float], now: float
-) -> dict[str, FeedStatus]:
-    """The statuses with each one's last-message age as of ``now`` (a new dict)."""
-    out = dict(statuses)
-    for name, status in out.items():
-        at = last_at.get(name)
-        if at is not None:
-            out[name] = replace(status, last_message_age_s=max(0.0, now - at))
-    return out

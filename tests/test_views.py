@@ -109,7 +109,9 @@ def filled_store() -> MarketStore:
     store.update_book(*key, *BOOK_C, 3, T0 + 71)
     store.add_trades(*key, [trade(100.0, 20.0, "sell", T0 + 330)])
     store.update_book(*key, *BOOK_A, 4, T0 + 331)
-    store.set_status(FeedStatus("mock", state="simulated", source="simulated"), T0 + 331)
+    store.set_status(
+        FeedStatus("mock", state="simulated", source="simulated", last_message_at=T0 + 331)
+    )
     return store
 
 

@@ -283,7 +283,7 @@ def draw(
         choice = chart_choice()
     tick = market_tick(store, prefs, choice, share_s)
     snap, status, view, simulated = tick.snap, tick.status, tick.view, tick.simulated
-    render_status(status, simulated, snap.taken_at if prefs.paused else None)
+    render_status(status, snap.taken_at, simulated, snap.taken_at if prefs.paused else None)
     sims = set(tick.simulated_markets)
     toast_new_alerts(snap.alerts, sims)
 

@@ -463,7 +463,7 @@ class BusReader:
             if not alive:
                 feed = self._down_status(feed, now - seen_at)
             self._shown[status.x] = feed
-            self.store.set_status(feed, status.last_at)
+            self.store.set_status(feed)
         owned = {(x, s) for x, s in beat.owned}
         for refusal in beat.wants:
             if refusal.reader == self.id and refusal.symbol in wanted:

@@ -344,17 +344,17 @@ def ticker_of(m: TickerMsg) -> Ticker:
 
 
 def status_msg(s: FeedStatus, now: float, up_since: float | None) -> Status:
-    last_at = None if s.last_message_age_s is None else now - s.last_message_age_s
     return Status(
         s.exchange, s.state, s.detail, s.source, s.reconnects, s.resyncs, s.messages,
-        s.bad_messages, last_at, s.msg_rate, s.next_retry_in_s, s.stale_after_s, s.symbols,
-        up_since,
+        s.bad_messages, s.last_message_at, s.msg_rate, s.next_retry_in(now), s.stale_after_s,
+        s.symbols, up_since,
     )  # fmt: skip
 
 
 def status_of(m: Status, now: float, sent: float) -> FeedStatus:
-    """The feed status as a reader shows it: ages from the collector's times."""
-    retry = None if m.retry_in is None else max(0.0, m.retry_in - max(0.0, now - sent))
+    """The feed status as a reader shows it: the collector's last-message time; the retry
+    due after what remained of its delay when ``sent``, on the reader's clock from ``now``."""
+    retry = None if m.retry_in is None else now + max(0.0, m.retry_in - max(0.0, now - sent))
     return FeedStatus(
         exchange=m.x,
         state=m.state,
@@ -364,9 +364,9 @@ def status_of(m: Status, now: float, sent: float) -> FeedStatus:
         resyncs=m.resyncs,
         messages=m.messages,
         bad_messages=m.bad,
-        last_message_age_s=None if m.last_at is None else max(0.0, now - m.last_at),
+        last_message_at=m.last_at,
         msg_rate=m.rate,
-        next_retry_in_s=retry,
+        next_retry_at=retry,
         stale_after_s=m.stale_after,
         symbols=m.symbols,
     )
