@@ -31,6 +31,7 @@ from market.views import (
     StoreSnapshot,
     TapEntry,
     remote_view,
+    rows_since,
     series_row,
     session_view,
     tail,
@@ -72,23 +73,12 @@ class _Market:
     ) -> MarketView:
         """An immutable view with the given copies (the caller holds the store's lock)."""
         return MarketView(
-            exchange=self.exchange,
-            symbol=self.symbol,
-            source=self.source,
-            bids=self.bids,
-            asks=self.asks,
-            update_id=self.update_id,
-            updated_at=self.updated_at,
-            synced=self.synced,
-            detail=self.detail,
-            book_updates=self.book_updates,
-            series=series,
-            trades=trades,
-            trades_seen=self.trades_seen,
-            resyncs=self.resyncs,
-            ticker=self.ticker,
-            session=session,
-        )
+            exchange=self.exchange, symbol=self.symbol, source=self.source, bids=self.bids,
+            asks=self.asks, update_id=self.update_id, updated_at=self.updated_at,
+            synced=self.synced, detail=self.detail, book_updates=self.book_updates,
+            series=series, trades=trades, trades_seen=self.trades_seen, resyncs=self.resyncs,
+            ticker=self.ticker, session=session,
+        )  # fmt: skip
 
 
 class MarketStore:
@@ -108,8 +98,9 @@ class MarketStore:
         self._series_points = series_points
         self._trades_kept = trades_kept
         self._clock = clock
-        # Guards _markets, _statuses and _version; nothing else.
-        # Held only to copy or append: never while computing, never around I/O.
+        # Guards every attribute below (the markets, statuses, alerts, whale thresholds, the
+        # history tap, the version). Held only to copy or append: never while computing, never
+        # around I/O.
         self._lock = threading.Lock()
         self._markets: dict[MarketKey, _Market] = {}
         self._statuses: dict[str, FeedStatus] = {}
@@ -126,14 +117,16 @@ class MarketStore:
     # -- writer side (the worker thread) ------------------------------------------------------
 
     def _market(self, exchange: str, symbol: str) -> _Market:
-        key = (exchange, symbol)
-        market = self._markets.get(key)
-        if market is None:
-            market = _Market(
-                exchange, symbol, deque(maxlen=self._series_points), deque(maxlen=self._trades_kept)
-            )
-            market.session = self._new_session(symbol)
-            self._markets[key] = market
+        """The market, created empty the first time (the caller holds the lock)."""
+        market = self._markets.get((exchange, symbol))
+        return self._new_market(exchange, symbol) if market is None else market
+
+    def _new_market(self, exchange: str, symbol: str) -> _Market:
+        """A fresh, empty market in place of any before (the caller holds the lock)."""
+        market = self._markets[exchange, symbol] = _Market(
+            exchange, symbol, deque(maxlen=self._series_points), deque(maxlen=self._trades_kept)
+        )
+        market.session = self._new_session(symbol)
         return market
 
     def update_book(
@@ -270,23 +263,14 @@ class MarketStore:
             self._version += 1
 
     def reset_market(self, exchange: str, symbol: str, source: Source, detail: str) -> None:
-        """Forget a market's data, e.g. when it switches between live and simulated data."""
+        """Forget a market's data, e.g. when it switches between live and simulated data
+        (its counts of book updates and resyncs go on)."""
         with self._lock:
-            m = self._market(exchange, symbol)
-            m.source = source
-            m.bids = m.asks = ()
-            m.update_id = 0
-            m.updated_at = None
-            m.synced = False
-            m.detail = detail
-            m.series.clear()
-            m.trades.clear()
-            m.trades_seen = 0
-            m.ticker = None
-            m.session = self._new_session(symbol)
-            m.session_started_at = None
-            m.last_point_at = -math.inf
-            m.remote = None
+            old = self._markets.get((exchange, symbol))
+            m = self._new_market(exchange, symbol)
+            m.source, m.detail = source, detail
+            if old is not None:
+                m.book_updates, m.resyncs = old.book_updates, old.resyncs
             self._version += 1
 
     def remove_market(self, exchange: str, symbol: str) -> None:
@@ -489,16 +473,7 @@ class MarketStore:
             sources: dict[MarketKey, Source] = {}
             for key, m in self._markets.items():
                 sources[key] = m.source
-                since = after.get(key)
-                if since is None:
-                    rows = tuple(m.series)
-                else:
-                    newer = []
-                    for row in reversed(m.series):
-                        if row[0] < since:
-                            break
-                        newer.append(row)
-                    rows = tuple(reversed(newer))
+                rows = rows_since(m.series, after.get(key))
                 if rows:
                     series[key] = rows
             statuses = dict(self._statuses)

@@ -165,6 +165,19 @@ def remote_view(view: SessionView, full: bool) -> SessionView:
     return view if full or len(view.candles) <= 5 else replace(view, candles=view.candles[-5:])
 
 
+def rows_since(rows: deque[SeriesRow], since: float | None) -> tuple[SeriesRow, ...]:
+    """The series rows with ``t >= since`` (every row for None), oldest first; walks back
+    from the newest only as far as it must."""
+    if since is None:
+        return tuple(rows)
+    newer = []
+    for row in reversed(rows):
+        if row[0] < since:
+            break
+        newer.append(row)
+    return tuple(reversed(newer))
+
+
 _Item = TypeVar("_Item")
 
 
