@@ -64,8 +64,10 @@ def filled_store(n: int, seed: int = 1) -> MarketStore:
         clock["now"] += STEP_S
         pipeline.handle(sim.step(clock["now"]))
     store.set_status(
-        FeedStatus("mock", state="simulated", source="simulated", msg_rate=n * 23.0),
-        clock["now"],
+        FeedStatus(
+            "mock", state="simulated", source="simulated", msg_rate=n * 23.0,
+            last_message_at=clock["now"],
+        )
     )
     return store
 

@@ -43,7 +43,8 @@ from app.components.sidebar import Prefs  # noqa: E402
 from app.components.trades import TAPE_ROWS, tape_html  # noqa: E402
 from market.events import FeedStatus  # noqa: E402
 from market.pipeline import Pipeline  # noqa: E402
-from market.store import DEFAULT_SERIES_INTERVAL, MarketStore, StoreSnapshot  # noqa: E402
+from market.store import DEFAULT_SERIES_INTERVAL, MarketStore  # noqa: E402
+from market.views import StoreSnapshot  # noqa: E402
 from market.sync import SequencedSync  # noqa: E402
 from market.venues.mock import MockExchange  # noqa: E402
 
@@ -71,8 +72,10 @@ def filled_store(points: int, seed: int = 1) -> MarketStore:
         clock["now"] += DEFAULT_SERIES_INTERVAL * 1.001  # exactly one series point a step
         pipeline.handle(sim.step(clock["now"]))
     store.set_status(
-        FeedStatus("mock", state="simulated", source="simulated", messages=points, msg_rate=60.0),
-        clock["now"],
+        FeedStatus(
+            "mock", state="simulated", source="simulated", messages=points, msg_rate=60.0,
+            last_message_at=clock["now"],
+        )
     )
     return store
 

@@ -103,7 +103,12 @@ class ServerNotice(msgspec.Struct, frozen=True, gc=False):
 
 @dataclass(frozen=True, slots=True)
 class FeedStatus:
-    """The health of one exchange connection, as shown on the page and in the CLI."""
+    """The health of one exchange connection, as shown on the page and in the CLI.
+
+    Times are absolute (seconds since the epoch, None when unknown): whoever shows the status
+    computes its ages as of its own ``now`` (``last_message_age``, ``next_retry_in``,
+    ``is_stale``), so a status kept for a while never shows a stale age.
+    """
 
     exchange: str
     state: FeedState = "connecting"
@@ -113,16 +118,27 @@ class FeedStatus:
     resyncs: int = 0
     messages: int = 0
     bad_messages: int = 0
-    last_message_age_s: float | None = None
+    last_message_at: float | None = None  # when the last message arrived
     msg_rate: float = 0.0
-    next_retry_in_s: float | None = None
+    next_retry_at: float | None = None  # when the next connection attempt is due
     stale_after_s: float = 30.0
     symbols: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def stale(self) -> bool:
-        """True when no message has arrived for longer than the watchdog limit."""
-        age = self.last_message_age_s
+    def last_message_age(self, now: float) -> float | None:
+        """Seconds since the last message as of ``now`` (never negative); None before one."""
+        at = self.last_message_at
+        return None if at is None else max(0.0, now - at)
+
+    def next_retry_in(self, now: float) -> float | None:
+        """Seconds until the next connection attempt as of ``now`` (never negative); None
+        when none is scheduled."""
+        at = self.next_retry_at
+        return None if at is None else max(0.0, at - now)
+
+    def is_stale(self, now: float) -> bool:
+        """True when, as of ``now``, a live (or simulated) feed has had no message for longer
+        than ``stale_after_s``."""
+        age = self.last_message_age(now)
         return self.state in ("live", "simulated") and age is not None and age > self.stale_after_s
 
 

@@ -77,6 +77,7 @@ class Health:
         self._bad_suppressed = 0
 
     def status(self, now: float) -> FeedStatus:
+        """The feed's status; ``now`` dates a sample of the message rate (the last 16)."""
         self._samples.append((now, self.messages))
         t0, n0 = self._samples[0]
         rate = (self.messages - n0) / (now - t0) if now - t0 > 0.2 else 0.0
@@ -89,11 +90,9 @@ class Health:
             resyncs=self.resyncs,
             messages=self.messages,
             bad_messages=self.bad_messages,
-            last_message_age_s=None if self.last_message_at is None else now - self.last_message_at,
+            last_message_at=self.last_message_at,
             msg_rate=round(rate, 2),
-            next_retry_in_s=None
-            if self.next_retry_at is None
-            else max(0.0, self.next_retry_at - now),
+            next_retry_at=self.next_retry_at,
             stale_after_s=min(STALE_WARN_S, self.stale_after),
             symbols=self.symbols,
         )
@@ -175,7 +174,7 @@ class Feed:
         raise NotImplementedError
 
     def publish(self) -> None:
-        self.store.set_status(self.health.status(self.clock()), self.health.last_message_at)
+        self.store.set_status(self.health.status(self.clock()))
 
     async def publish_forever(self) -> None:
         while True:

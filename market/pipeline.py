@@ -21,8 +21,9 @@ import msgspec
 from market.book import OrderBook
 from market.errors import BookError
 from market.events import BookDelta, BookSnapshot, Event, Source, Ticker, Trade
-from market.store import NO_ROW, MarketStore, series_row
+from market.store import MarketStore
 from market.sync import Sync
+from market.views import NO_ROW, series_row
 
 log = logging.getLogger(__name__)
 

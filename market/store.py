@@ -1,8 +1,10 @@
 """MarketStore: the only shared mutable state between the worker thread and the readers.
 
 The worker thread writes (books, trades, statuses); Streamlit sessions and the CLI read with
-``snapshot()``, which copies under the lock and returns immutable values. Every container is a
-bounded deque or a small dict keyed by market, so memory is bounded whatever the uptime.
+``snapshot()``, which copies under the lock and returns the immutable views of
+``market.views`` (``StoreSnapshot``, ``MarketView``, ``SessionView``, ``HistoryTake``). Every
+container is a bounded deque or a small dict keyed by market, so memory is bounded whatever the
+uptime.
 """
 
 from __future__ import annotations
@@ -13,102 +15,35 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from itertools import accumulate, islice
 from types import MappingProxyType
 
-from market.analytics import DEPTH_DELTA_LEVELS, Candle, SessionStats, WhaleAlert
+from market.analytics import SessionStats, WhaleAlert
 from market.events import FeedStatus, Levels, Source, Ticker, Trade
 from market.settings import DEFAULT_WHALE_NOTIONAL
-
-MarketKey = tuple[str, str]  # (exchange, symbol)
-
-IMBALANCE_DEPTHS = (1, 3, 5, 10, 20)
-# Column order of a series row; the page turns rows into numpy columns by these indexes.
-SERIES_COLUMNS = (
-    *("t", "best_bid", "best_ask", "mid", "spread", "spread_bps"),
-    *(f"imbalance_{n}" for n in IMBALANCE_DEPTHS),
-    *("depth_delta", "cvd"),  # top-20 bid volume - ask volume; the session's trade CVD then
+from market.views import (
+    IMBALANCE_DEPTHS,
+    NO_ROW,
+    HistoryTake,
+    MarketKey,
+    MarketView,
+    SeriesRow,
+    SessionView,
+    StoreSnapshot,
+    TapEntry,
+    remote_view,
+    rows_since,
+    series_row,
+    session_view,
+    tail,
 )
-SeriesRow = tuple[float, ...]
-NO_ROW: SeriesRow = ()  # update_book(row=NO_ROW): the caller says no series point is due
 
-_DEEPEST = max(max(IMBALANCE_DEPTHS), DEPTH_DELTA_LEVELS)
 DEFAULT_SERIES_POINTS = 20_000  # at 10 points/s: the last ~33 minutes
 DEFAULT_TRADES_KEPT = 1_000
 DEFAULT_BOOK_DEPTH = 20
 DEFAULT_SERIES_INTERVAL = 0.1  # at most one series point per market per 100 ms
 DEFAULT_ALERTS_KEPT = 200  # whale alerts of every market, newest last (survive page reloads)
-SESSION_CANDLES = 240  # one-minute candles kept per market (4 hours)
-NAN = math.nan
-
-
-@dataclass(frozen=True, slots=True)
-class SessionView:
-    """Trade figures since the feed started (or the last reset), backfilled trades excluded."""
-
-    trades: int = 0
-    vwap: float | None = None
-    cvd: float = 0.0
-    high: float | None = None
-    low: float | None = None
-    volatility_spread: float = 0.0  # (high - low) / low × 100; 0 when unknown
-    candles: tuple[Candle, ...] = ()  # one-minute, by trade time, oldest first
-    alerts: tuple[WhaleAlert, ...] = ()  # newest last
-    whale_threshold: float = DEFAULT_WHALE_NOTIONAL
-    started_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MarketView:
-    """An immutable copy of one market, as of the snapshot."""
-
-    exchange: str
-    symbol: str
-    source: Source
-    bids: Levels  # best first
-    asks: Levels  # best first
-    update_id: int
-    updated_at: float | None  # time of the last book update (s since epoch)
-    synced: bool
-    detail: str  # why the book is not synced, or ""
-    book_updates: int
-    series: tuple[SeriesRow, ...]
-    trades: tuple[Trade, ...]  # oldest first
-    trades_seen: int
-    resyncs: int
-    ticker: Ticker | None = None  # the venue's 24 h statistics, merged; None until the first
-    session: SessionView = SessionView()
-
-    @property
-    def last_trade(self) -> Trade | None:
-        return self.trades[-1] if self.trades else None
-
-
-@dataclass(frozen=True, slots=True)
-class StoreSnapshot:
-    taken_at: float
-    version: int
-    markets: Mapping[MarketKey, MarketView]
-    statuses: Mapping[str, FeedStatus]
-    alerts: tuple[WhaleAlert, ...] = ()  # every market's, newest last
-
-
-# (exchange, symbol, the market's source then, the trades of one add_trades call)
-TapEntry = tuple[str, str, Source, tuple[Trade, ...]]
 DEFAULT_TAP_BATCHES = 200_000  # trade batches kept for the history writer between its visits
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryTake:
-    """What is new for the history writer (``MarketStore.take_history``): every trade batch
-    and whale alert since the last take, the series rows from ``after`` on, the statuses."""
-
-    trades: tuple[TapEntry, ...]
-    trades_dropped: int  # trades the tap had to drop (full) since the last take
-    alerts: tuple[tuple[Source, WhaleAlert], ...]
-    series: Mapping[MarketKey, tuple[SeriesRow, ...]]
-    sources: Mapping[MarketKey, Source]  # every market, and its source now
-    statuses: Mapping[str, FeedStatus]
+SESSION_CANDLES = 240  # one-minute candles kept per market (4 hours)
 
 
 @dataclass(slots=True)
@@ -133,6 +68,18 @@ class _Market:
     last_point_at: float = field(default=-math.inf)
     remote: SessionView | None = None  # a bus reader's market: the collector's session figures
 
+    def view(
+        self, series: tuple[SeriesRow, ...], trades: tuple[Trade, ...], session: SessionView
+    ) -> MarketView:
+        """An immutable view with the given copies (the caller holds the store's lock)."""
+        return MarketView(
+            exchange=self.exchange, symbol=self.symbol, source=self.source, bids=self.bids,
+            asks=self.asks, update_id=self.update_id, updated_at=self.updated_at,
+            synced=self.synced, detail=self.detail, book_updates=self.book_updates,
+            series=series, trades=trades, trades_seen=self.trades_seen, resyncs=self.resyncs,
+            ticker=self.ticker, session=session,
+        )  # fmt: skip
+
 
 class MarketStore:
     def __init__(
@@ -151,12 +98,12 @@ class MarketStore:
         self._series_points = series_points
         self._trades_kept = trades_kept
         self._clock = clock
-        # Guards _markets, _statuses, _last_message_at and _version; nothing else.
-        # Held only to copy or append: never while computing, never around I/O.
+        # Guards every attribute below (the markets, statuses, alerts, whale thresholds, the
+        # history tap, the version). Held only to copy or append: never while computing, never
+        # around I/O.
         self._lock = threading.Lock()
         self._markets: dict[MarketKey, _Market] = {}
         self._statuses: dict[str, FeedStatus] = {}
-        self._last_message_at: dict[str, float] = {}
         self._alerts: deque[WhaleAlert] = deque(maxlen=alerts_kept)
         self._whale_default = whale_notional
         self._whale: dict[str, float] = {}  # symbol → notional threshold, overriding the default
@@ -170,14 +117,16 @@ class MarketStore:
     # -- writer side (the worker thread) ------------------------------------------------------
 
     def _market(self, exchange: str, symbol: str) -> _Market:
-        key = (exchange, symbol)
-        market = self._markets.get(key)
-        if market is None:
-            market = _Market(
-                exchange, symbol, deque(maxlen=self._series_points), deque(maxlen=self._trades_kept)
-            )
-            market.session = self._new_session(symbol)
-            self._markets[key] = market
+        """The market, created empty the first time (the caller holds the lock)."""
+        market = self._markets.get((exchange, symbol))
+        return self._new_market(exchange, symbol) if market is None else market
+
+    def _new_market(self, exchange: str, symbol: str) -> _Market:
+        """A fresh, empty market in place of any before (the caller holds the lock)."""
+        market = self._markets[exchange, symbol] = _Market(
+            exchange, symbol, deque(maxlen=self._series_points), deque(maxlen=self._trades_kept)
+        )
+        market.session = self._new_session(symbol)
         return market
 
     def update_book(
@@ -314,23 +263,14 @@ class MarketStore:
             self._version += 1
 
     def reset_market(self, exchange: str, symbol: str, source: Source, detail: str) -> None:
-        """Forget a market's data, e.g. when it switches between live and simulated data."""
+        """Forget a market's data, e.g. when it switches between live and simulated data
+        (its counts of book updates and resyncs go on)."""
         with self._lock:
-            m = self._market(exchange, symbol)
-            m.source = source
-            m.bids = m.asks = ()
-            m.update_id = 0
-            m.updated_at = None
-            m.synced = False
-            m.detail = detail
-            m.series.clear()
-            m.trades.clear()
-            m.trades_seen = 0
-            m.ticker = None
-            m.session = self._new_session(symbol)
-            m.session_started_at = None
-            m.last_point_at = -math.inf
-            m.remote = None
+            old = self._markets.get((exchange, symbol))
+            m = self._new_market(exchange, symbol)
+            m.source, m.detail = source, detail
+            if old is not None:
+                m.book_updates, m.resyncs = old.book_updates, old.resyncs
             self._version += 1
 
     def remove_market(self, exchange: str, symbol: str) -> None:
@@ -342,14 +282,17 @@ class MarketStore:
         """Forget an exchange's feed status (it is no longer watched)."""
         with self._lock:
             self._statuses.pop(exchange, None)
-            self._last_message_at.pop(exchange, None)
             self._version += 1
 
-    def set_status(self, status: FeedStatus, last_message_at: float | None = None) -> None:
+    def set_status(self, status: FeedStatus) -> None:
+        """Publish an exchange's status; one without a ``last_message_at`` keeps the time of
+        the last message known for that exchange."""
         with self._lock:
+            known = self._statuses.get(status.exchange)
+            at = None if known is None else known.last_message_at
+            if status.last_message_at is None and at is not None:
+                status = replace(status, last_message_at=at)
             self._statuses[status.exchange] = status
-            if last_message_at is not None:
-                self._last_message_at[status.exchange] = last_message_at
             self._version += 1
 
     # -- bus reader side (market/bus/reader.py): the collector's values, as published --------
@@ -452,33 +395,24 @@ class MarketStore:
             version = self._version
             for key, m in self._markets.items():
                 new = m.trades_seen - trades_seen.get(key, 0)
-                s = m.session
                 copy = every or new > 0
-                views[key] = _market_view(
-                    m,
+                views[key] = m.view(
                     (),
-                    _tail(m.trades, min(new, max_trades)) if new > 0 else (),
-                    SessionView(
-                        trades=s.trades,
-                        vwap=s.vwap,
-                        cvd=s.cvd,
-                        high=s.high if s.trades else None,
-                        low=s.low if s.trades else None,
-                        volatility_spread=s.volatility_spread,
-                        candles=tuple(s.minute.candles(candles)) if copy else (),
-                        alerts=tuple(s.alerts) if copy else (),
-                        whale_threshold=s.whale_threshold,
-                        started_at=m.session_started_at,
+                    tail(m.trades, min(new, max_trades)) if new > 0 else (),
+                    session_view(
+                        m.session,
+                        m.session_started_at,
+                        candles=candles if copy else 0,
+                        alerts=copy,
                     ),
                 )
-            statuses, last_at = dict(self._statuses), dict(self._last_message_at)
-        statuses = _aged(statuses, last_at, now)  # computed outside the lock
+            statuses = dict(self._statuses)
         return StoreSnapshot(now, version, MappingProxyType(views), MappingProxyType(statuses))
 
     # -- reader side --------------------------------------------------------------------------
 
     def statuses(self) -> dict[str, FeedStatus]:
-        """Each exchange's status as last set (ages not recomputed): cheap, copies no books."""
+        """Each exchange's status as last set: cheap, copies no books."""
         with self._lock:
             return dict(self._statuses)
 
@@ -499,17 +433,15 @@ class MarketStore:
             version = self._version
             for key, m in self._markets.items():
                 full = wanted is None or key in wanted
-                views[key] = _market_view(
-                    m,
-                    _tail(m.series, max_series_points) if (series and full) else (),
-                    _tail(m.trades, max_trades) if full else _tail(m.trades, 1),
-                    _session_view(m.session, m.session_started_at, full)
+                views[key] = m.view(
+                    tail(m.series, max_series_points) if (series and full) else (),
+                    tail(m.trades, max_trades) if full else tail(m.trades, 1),
+                    session_view(m.session, m.session_started_at, candles=None if full else 5)
                     if m.remote is None
-                    else _remote_view(m.remote, full),
+                    else remote_view(m.remote, full),
                 )
-            statuses, last_at = dict(self._statuses), dict(self._last_message_at)
+            statuses = dict(self._statuses)
             alerts = tuple(self._alerts)
-        statuses = _aged(statuses, last_at, now)  # computed outside the lock
         return StoreSnapshot(
             taken_at=now,
             version=version,
@@ -541,115 +473,8 @@ class MarketStore:
             sources: dict[MarketKey, Source] = {}
             for key, m in self._markets.items():
                 sources[key] = m.source
-                since = after.get(key)
-                if since is None:
-                    rows = tuple(m.series)
-                else:
-                    newer = []
-                    for row in reversed(m.series):
-                        if row[0] < since:
-                            break
-                        newer.append(row)
-                    rows = tuple(reversed(newer))
+                rows = rows_since(m.series, after.get(key))
                 if rows:
                     series[key] = rows
             statuses = dict(self._statuses)
         return HistoryTake(trades, dropped, alerts, series, sources, statuses)
-
-
-def series_row(bids: Levels, asks: Levels, at: float) -> SeriesRow:
-    """One series point from a book: the columns of ``SERIES_COLUMNS`` but the last (the
-    store appends the session's CVD); NaN where unknown. Pure.
-
-    The same values as ``metrics.top_of_book`` / ``metrics.imbalances`` /
-    ``analytics.depth_delta``, in one pass over each side: this runs on most book updates.
-    """
-    bid_cum = list(accumulate([q for _, q in bids[:_DEEPEST]]))
-    ask_cum = list(accumulate([q for _, q in asks[:_DEEPEST]]))
-    if bids and asks:
-        bb, ba = bids[0][0], asks[0][0]
-        mid = (bb + ba) / 2.0
-        spread = ba - bb
-        bps = spread / mid * 10_000.0 if mid > 0 else NAN
-    else:
-        bb = bids[0][0] if bids else NAN
-        ba = asks[0][0] if asks else NAN
-        mid = spread = bps = NAN
-    nb, na = len(bid_cum), len(ask_cum)
-    row = [at, bb, ba, mid, spread, bps]
-    for n in IMBALANCE_DEPTHS:
-        b = bid_cum[min(n, nb) - 1] if nb else 0.0
-        a = ask_cum[min(n, na) - 1] if na else 0.0
-        total = b + a
-        row.append((b - a) / total if total > 0 else NAN)
-    b20 = bid_cum[min(DEPTH_DELTA_LEVELS, nb) - 1] if nb else 0.0
-    a20 = ask_cum[min(DEPTH_DELTA_LEVELS, na) - 1] if na else 0.0
-    row.append(b20 - a20)
-    return tuple(row)
-
-
-def _session_view(s: SessionStats, started_at: float | None, full: bool) -> SessionView:
-    """Copy under the store's lock: a few numbers, and the candles only when ``full``."""
-    return SessionView(
-        trades=s.trades,
-        vwap=s.vwap,
-        cvd=s.cvd,
-        high=s.high if s.trades else None,
-        low=s.low if s.trades else None,
-        volatility_spread=s.volatility_spread,
-        candles=tuple(s.minute.candles()) if full else tuple(s.minute.candles(5)),
-        alerts=tuple(s.alerts),
-        whale_threshold=s.whale_threshold,
-        started_at=started_at,
-    )
-
-
-def _remote_view(view: SessionView, full: bool) -> SessionView:
-    return view if full or len(view.candles) <= 5 else replace(view, candles=view.candles[-5:])
-
-
-def _market_view(
-    m: _Market, series: tuple[SeriesRow, ...], trades: tuple[Trade, ...], session: SessionView
-) -> MarketView:
-    """An immutable view of ``m`` with the given copies (the caller holds the store's lock)."""
-    return MarketView(
-        exchange=m.exchange,
-        symbol=m.symbol,
-        source=m.source,
-        bids=m.bids,
-        asks=m.asks,
-        update_id=m.update_id,
-        updated_at=m.updated_at,
-        synced=m.synced,
-        detail=m.detail,
-        book_updates=m.book_updates,
-        series=series,
-        trades=trades,
-        trades_seen=m.trades_seen,
-        resyncs=m.resyncs,
-        ticker=m.ticker,
-        session=session,
-    )
-
-
-def _aged(
-    statuses: Mapping[str, FeedStatus], last_at: Mapping[str, float], now: float
-) -> dict[str, FeedStatus]:
-    """The statuses with each one's last-message age as of ``now`` (a new dict)."""
-    out = dict(statuses)
-    for name, status in out.items():
-        at = last_at.get(name)
-        if at is not None:
-            out[name] = replace(status, last_message_age_s=max(0.0, now - at))
-    return out
-
-
-def _tail(items: deque[SeriesRow] | deque[Trade], n: int | None) -> tuple:  # type: ignore[type-arg]
-    """The last ``n`` items (all for None), copying only those."""
-    if n is None or n >= len(items):
-        return tuple(items)
-    if n <= 0:
-        return ()
-    if n <= len(items) // 2:
-        return tuple(islice(reversed(items), n))[::-1]
-    return tuple(islice(items, len(items) - n, None))

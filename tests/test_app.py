@@ -36,7 +36,7 @@ from app.components.trades import large_threshold, tape_html
 from app.runtime import get_worker, stop_workers
 from market.events import FeedStatus, Trade
 from market.metrics import imbalance, top_of_book
-from market.store import SERIES_COLUMNS, MarketView
+from market.views import SERIES_COLUMNS, MarketView
 from market.worker import Worker
 from tests.cards_html import card_map, cards_of, parse_cards
 from tests.conftest import wait_for
@@ -324,19 +324,22 @@ def test_tape_shows_at_most_50_and_waits_when_empty() -> None:
 # -- status -----------------------------------------------------------------------------------
 
 
+NOW = 1_700_000_000.0  # the snapshot's time, as of which the status bar shows ages
+
+
 def test_status_html_live_stale_and_retry() -> None:
     live = FeedStatus(
         "binance",
         state="live",
         msg_rate=12.5,
-        last_message_age_s=0.4,
+        last_message_at=NOW - 0.4,
         reconnects=2,
         resyncs=1,
         bad_messages=3,
         detail="streaming",
         stale_after_s=5.0,
     )
-    html = status_html(live)
+    html = status_html(live, NOW)
     assert 'data-state="live" data-stale="0"' in html
     for text in (
         "12.5</b> msg/s",
@@ -348,20 +351,24 @@ def test_status_html_live_stale_and_retry() -> None:
     ):
         assert text in html
     stale = FeedStatus(
-        "binance", state="live", last_message_age_s=12.0, stale_after_s=5.0, next_retry_in_s=3.0
+        "binance",
+        state="live",
+        last_message_at=NOW - 12.0,
+        stale_after_s=5.0,
+        next_retry_at=NOW + 3.0,
     )
-    html = status_html(stale)
+    html = status_html(stale, NOW)
     assert 'class="statusbar stale"' in html and "STALE · last msg 12 s ago" in html
     assert '<span class="chip state bad">● LIVE</span>' in html  # "live" but red: stale
     assert "next retry in <b>3.0 s" in html
-    assert "waiting for the feed" in status_html(None)
-    assert "PAUSED" in status_html(live, paused_at=0.0) and "00:00:00 UTC" in status_html(
-        None, paused_at=0.0
+    assert "waiting for the feed" in status_html(None, NOW)
+    assert "PAUSED" in status_html(live, NOW, paused_at=0.0) and "00:00:00 UTC" in status_html(
+        None, NOW, paused_at=0.0
     )
 
 
 def test_status_html_escapes_details() -> None:
-    html = status_html(FeedStatus("binance", state="blocked", detail="<script>x</script>"))
+    html = status_html(FeedStatus("binance", state="blocked", detail="<script>x</script>"), NOW)
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 

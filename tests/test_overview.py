@@ -32,7 +32,8 @@ from app.components.sidebar import watched_markets
 from app.components.status import SIMULATED_BANNER
 from app.runtime import get_worker, stop_workers
 from market.events import FeedStatus, Ticker, Trade
-from market.store import MarketKey, MarketStore, MarketView
+from market.store import MarketStore
+from market.views import MarketKey, MarketView
 from tests.cards_html import cards_of
 from tests.conftest import wait_for
 
@@ -67,7 +68,7 @@ def filled_store() -> MarketStore:
     """Four venues in four situations, and eight simulated markets with a ticker only."""
     store = MarketStore(clock=lambda: T + 1.0)
     # binance: live, synced books; BTC with a full ticker (its bid/ask differ from the book's)
-    store.set_status(FeedStatus("binance", state="live", stale_after_s=30.0), T)
+    store.set_status(FeedStatus("binance", state="live", stale_after_s=30.0, last_message_at=T))
     store.update_book("binance", "BTCUSDT", ((63_999.5, 1.0),), ((64_000.5, 2.0),), 7, T)
     store.update_ticker(
         "binance",
@@ -88,7 +89,7 @@ def filled_store() -> MarketStore:
     store.update_book("binance", "ETHUSDT", ((3_200.0, 1.0),), ((3_200.5, 1.0),), 3, T)
     store.update_ticker("binance", "ETHUSDT", Ticker("binance", "ETHUSDT", last=3_201.0))
     # bybit: live, but this book is being rebuilt; the ticker has no quote volume
-    store.set_status(FeedStatus("bybit", state="live", stale_after_s=30.0), T)
+    store.set_status(FeedStatus("bybit", state="live", stale_after_s=30.0, last_message_at=T))
     store.mark_unsynced("bybit", "ETHUSDT", "resyncing: update id jumped")
     store.update_ticker(
         "bybit",
@@ -106,7 +107,7 @@ def filled_store() -> MarketStore:
         ),
     )
     # mock: simulated
-    store.set_status(FeedStatus("mock", state="simulated", source="simulated"), T)
+    store.set_status(FeedStatus("mock", state="simulated", source="simulated", last_message_at=T))
     store.reset_market("mock", "SOLUSDT", "simulated", "waiting for the first book")
     store.update_book("mock", "SOLUSDT", ((159.5, 3.0),), ((160.5, 4.0),), 2, T)
     store.add_trades("mock", "SOLUSDT", [Trade("mock", "SOLUSDT", 160.5, 1.0, "buy", 1)])
@@ -233,12 +234,12 @@ def test_last_trade_stands_in_for_an_unknown_last_price() -> None:
     store.update_book("bybit", "BTCUSDT", ((100.0, 1.0),), ((101.0, 1.0),), 1, T)
     store.add_trades("bybit", "BTCUSDT", [Trade("bybit", "BTCUSDT", 100.5, 2.0, "sell", 1)])
     snap = store.snapshot(series=False, max_trades=1)
-    row = market_row(("bybit", "BTCUSDT"), snap.markets["bybit", "BTCUSDT"], None)
+    row = market_row(("bybit", "BTCUSDT"), snap.markets["bybit", "BTCUSDT"], None, T)
     assert (row.last, row.change_pct, row.feed) == (100.5, None, "waiting")
 
 
 LIVE = FeedStatus("x", state="live")
-STALE = FeedStatus("x", state="live", last_message_age_s=31.0, stale_after_s=30.0)
+STALE = FeedStatus("x", state="live", last_message_at=T - 31.0, stale_after_s=30.0)
 
 
 @pytest.mark.parametrize(
@@ -265,11 +266,11 @@ def test_feed_column(
         update_id=1, updated_at=T, synced=synced, detail="" if synced else "resyncing: gap",
         book_updates=1, series=(), trades=(), trades_seen=0, resyncs=0,
     )  # fmt: skip
-    row = market_row(("x", "S"), view, status)
+    row = market_row(("x", "S"), view, status, T)
     assert (row.feed, row.feed_class, row.unsynced) == (feed, cls, unsynced)
     assert row.simulated is (status is not None and status.source == "simulated")
     assert (row.bid is None) is not synced  # no ticker: prices only from a synced book
-    nothing = market_row(("x", "S"), None, LIVE)
+    nothing = market_row(("x", "S"), None, LIVE, T)
     assert (nothing.feed, nothing.feed_class) == ("live · no data yet", "warn")
 
 
@@ -286,7 +287,7 @@ def test_crossed_ticker_quotes_give_no_spread() -> None:
     store = MarketStore(clock=lambda: T)
     store.update_ticker("bybit", "X", Ticker("bybit", "X", bid=10.0, ask=9.0))
     snap = store.snapshot(series=False, max_trades=1)
-    row = market_row(("bybit", "X"), snap.markets["bybit", "X"], None)
+    row = market_row(("bybit", "X"), snap.markets["bybit", "X"], None, T)
     assert (row.bid, row.ask, row.spread_bps) == (10.0, 9.0, None)
 
 
@@ -435,7 +436,7 @@ def test_frame_keeps_numbers_and_unknown_is_nan(rows: list[OverviewRow]) -> None
 
 def test_the_sparkline_is_the_last_hour_one_point_a_minute() -> None:
     store = MarketStore(clock=lambda: T)
-    store.set_status(FeedStatus("mock", state="simulated", source="simulated"), T)
+    store.set_status(FeedStatus("mock", state="simulated", source="simulated", last_message_at=T))
     minute = 60_000
     t0 = int(T * 1000) - 90 * minute
     trades = [
@@ -451,12 +452,12 @@ def test_the_sparkline_is_the_last_hour_one_point_a_minute() -> None:
     frame = overview_frame([row])
     assert frame.loc[0, "Last hour"][-1] == 200.12  # rounded as the price cells are
     assert frame.loc[0, "Last"] == 200.12
-    outside = market_row(("mock", "X"), None, None)
+    outside = market_row(("mock", "X"), None, None, T)
     assert outside.range_pct is None and outside.spark == ()
 
 
 def test_range_is_clipped_and_unknown_without_a_range() -> None:
-    base = market_row(("mock", "X"), None, None)
+    base = market_row(("mock", "X"), None, None, T)
     fields = {f: getattr(base, f) for f in OverviewRow.__slots__}  # type: ignore[attr-defined]
     above = OverviewRow(**{**fields, "last": 12.0, "low": 8.0, "high": 11.0})
     flat = OverviewRow(**{**fields, "last": 10.0, "low": 10.0, "high": 10.0})

@@ -23,7 +23,7 @@ import pytest
 
 from market.recording import Record, Recorder, read, read_file
 from market.settings import Settings
-from market.store import StoreSnapshot
+from market.views import StoreSnapshot
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
 from tests.fake_binance import FakeBinance

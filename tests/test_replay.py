@@ -24,7 +24,8 @@ from market.events import FeedState, Source
 from market.recording import Recorder
 from market.replay import CHUNK, ReplaySession, check_settings, inspect
 from market.settings import Settings
-from market.store import MarketStore, StoreSnapshot
+from market.store import MarketStore
+from market.views import StoreSnapshot
 from market.worker import Timing, Worker
 from tests.conftest import shared_fixture, wait_for
 from tests.test_cli import check_line, cli, parse_lines

@@ -23,7 +23,8 @@ from app.components.series import extend_series, series_array, shared_series_arr
 from app.components.shared import SharedCache
 from app.components.sidebar import Prefs
 from market.analytics import MINUTE_MS, Candle
-from market.store import SERIES_COLUMNS, MarketStore
+from market.store import MarketStore
+from market.views import SERIES_COLUMNS
 
 WIDTH = len(SERIES_COLUMNS)
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from market.analytics import depth_delta
 from market.events import FeedStatus, Levels, Side, Trade
 from market.metrics import imbalances, top_of_book
-from market.store import IMBALANCE_DEPTHS, SERIES_COLUMNS, MarketStore, MarketView, series_row
+from market.store import MarketStore
+from market.views import IMBALANCE_DEPTHS, SERIES_COLUMNS, MarketView, StoreSnapshot, series_row
 
 KEY = ("binance", "BTCUSDT")
 
@@ -86,7 +87,7 @@ def test_concurrent_writer_and_readers_see_consistent_snapshots() -> None:
                     store.add_trades("binance", "BTCUSDT", [trade(n + k) for k in (1, 2, 3)])
                     n += 3
                 if i % 500 == 0:
-                    store.set_status(FeedStatus("binance", messages=i), float(i))
+                    store.set_status(FeedStatus("binance", messages=i, last_message_at=float(i)))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -337,22 +338,37 @@ def test_remove_market() -> None:
 def test_last_message_age_comes_from_the_injected_clock() -> None:
     clock = Clock(1_000.0)
     store = MarketStore(clock=clock)
-    store.set_status(FeedStatus("binance", state="live"), last_message_at=990.0)
+    store.set_status(FeedStatus("binance", state="live", last_message_at=990.0))
     snap = store.snapshot()
     assert snap.taken_at == 1_000.0
-    assert snap.statuses["binance"].last_message_age_s == 10.0
+    assert age(snap, "binance") == 10.0
     clock.now = 1_002.5
-    assert store.snapshot().statuses["binance"].last_message_age_s == 12.5
+    assert age(store.snapshot(), "binance") == 12.5
     # a newer status without a message time keeps the last known one
     store.set_status(FeedStatus("binance", state="reconnecting"))
-    assert store.snapshot().statuses["binance"].last_message_age_s == 12.5
+    assert age(store.snapshot(), "binance") == 12.5
     assert store.snapshot().statuses["binance"].state == "reconnecting"
     # a message time in the clock's future never gives a negative age
-    store.set_status(FeedStatus("binance"), last_message_at=1_010.0)
-    assert store.snapshot().statuses["binance"].last_message_age_s == 0.0
+    store.set_status(FeedStatus("binance", last_message_at=1_010.0))
+    assert age(store.snapshot(), "binance") == 0.0
     # a feed that never had a message keeps what it said
     store.set_status(FeedStatus("bybit", state="connecting"))
-    assert store.snapshot().statuses["bybit"].last_message_age_s is None
+    assert age(store.snapshot(), "bybit") is None
+
+
+def test_feed_status_ages_are_computed_as_of_now() -> None:
+    s = FeedStatus("binance", "live", last_message_at=100.0, next_retry_at=110.0, stale_after_s=5.0)
+    assert (s.last_message_age(103.0), s.next_retry_in(103.0)) == (3.0, 7.0)
+    assert (s.last_message_age(90.0), s.next_retry_in(120.0)) == (0.0, 0.0)  # never negative
+    assert not s.is_stale(105.0) and s.is_stale(105.5)
+    assert not dataclasses.replace(s, state="reconnecting").is_stale(200.0)
+    assert FeedStatus("x").last_message_age(1.0) is None and FeedStatus("x").next_retry_in(1.0) is None
+    assert not FeedStatus("x", "live").is_stale(1e9)  # no message yet: not stale
+
+
+def age(snap: StoreSnapshot, exchange: str) -> float | None:
+    """An exchange's last-message age as of the snapshot (as the page and the CLI show it)."""
+    return snap.statuses[exchange].last_message_age(snap.taken_at)
 
 
 

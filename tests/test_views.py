@@ -47,7 +47,8 @@ from app.components.sidebar import Prefs
 from app.runtime import get_worker
 from market.analytics import Candle, WhaleAlert
 from market.events import FeedStatus, Trade
-from market.store import SERIES_COLUMNS, MarketStore
+from market.store import MarketStore
+from market.views import SERIES_COLUMNS
 from tests.cards_html import card_map, cards_of
 from tests.conftest import wait_for
 from tests.test_app import (  # noqa: F401  (page: the real page on the simulated feed)
@@ -108,7 +109,9 @@ def filled_store() -> MarketStore:
     store.update_book(*key, *BOOK_C, 3, T0 + 71)
     store.add_trades(*key, [trade(100.0, 20.0, "sell", T0 + 330)])
     store.update_book(*key, *BOOK_A, 4, T0 + 331)
-    store.set_status(FeedStatus("mock", state="simulated", source="simulated"), T0 + 331)
+    store.set_status(
+        FeedStatus("mock", state="simulated", source="simulated", last_message_at=T0 + 331)
+    )
     return store
 
 

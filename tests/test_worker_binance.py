@@ -22,7 +22,8 @@ from market.backoff import backoff
 from market.errors import InvalidSymbol
 from market.events import FeedStatus
 from market.settings import Settings
-from market.store import MarketStore, MarketView
+from market.store import MarketStore
+from market.views import MarketView
 from market.venues.binance import BinanceSession
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
@@ -64,13 +65,13 @@ class RecordingStore(MarketStore):
     def __init__(self) -> None:
         super().__init__()
         self._rec_lock = threading.Lock()
-        self._statuses_seen: list[FeedStatus] = []
+        self._statuses_seen: list[tuple[FeedStatus, float]] = []  # and when it was set
         self._unsynced_seen: list[Unsynced] = []
 
-    def set_status(self, status: FeedStatus, last_message_at: float | None = None) -> None:
+    def set_status(self, status: FeedStatus) -> None:
         with self._rec_lock:
-            self._statuses_seen.append(status)
-        super().set_status(status, last_message_at)
+            self._statuses_seen.append((status, time.time()))  # the worker's clock
+        super().set_status(status)
 
     def mark_unsynced(
         self, exchange: str, symbol: str, detail: str, *, resync: bool = True
@@ -81,7 +82,7 @@ class RecordingStore(MarketStore):
 
     def statuses_seen(self) -> list[FeedStatus]:
         with self._rec_lock:
-            return list(self._statuses_seen)
+            return [s for s, _ in self._statuses_seen]
 
     def unsynced_seen(self, symbol: str | None = None) -> list[Unsynced]:
         with self._rec_lock:
@@ -89,11 +90,14 @@ class RecordingStore(MarketStore):
 
     def retry_delays(self) -> list[float]:
         """The delay announced with each reconnect, in order (the first status published after
-        ``reconnects`` grew carries ``next_retry_in_s`` = the full delay)."""
+        ``reconnects`` grew is due the full delay after it was published)."""
         delays: dict[int, float] = {}
-        for s in self.statuses_seen():
-            if s.state == "reconnecting" and s.next_retry_in_s is not None and s.reconnects:
-                delays.setdefault(s.reconnects, s.next_retry_in_s)
+        with self._rec_lock:
+            seen = list(self._statuses_seen)
+        for s, at in seen:
+            retry_in = s.next_retry_in(at)
+            if s.state == "reconnecting" and retry_in is not None and s.reconnects:
+                delays.setdefault(s.reconnects, retry_in)
         return [delays[n] for n in sorted(delays)]
 
     def reconnect_details(self) -> list[str]:
@@ -282,7 +286,7 @@ def test_stream_keeps_books_equal_to_truth_and_records_trades(
     s = wait_status(w, lambda s: s.messages == 100 + 3 and s.detail == "streaming", "status")
     assert (s.state, s.source, s.reconnects, s.resyncs, s.bad_messages) == ("live", "live", 0, 0, 0)
     assert s.symbols == SYMBOLS
-    assert s.next_retry_in_s is None
+    assert s.next_retry_at is None
     assert_truth(fake, w)
 
 
@@ -481,7 +485,8 @@ def test_refused_handshake_blocks_and_falls_back_to_simulated(
     s = wait_status(w, lambda s: s.state == "blocked", "blocked")
     blocked_at = time.monotonic()
     assert s.detail == f"HTTP {code}: {reason} — showing SIMULATED data"
-    assert s.next_retry_in_s is not None and 1.0 < s.next_retry_in_s <= FAST.blocked_retry
+    retry_in = s.next_retry_in(time.time())
+    assert retry_in is not None and 1.0 < retry_in <= FAST.blocked_retry
     wait_for(
         lambda: all(view(w, x).source == "simulated" and view(w, x).synced for x in SYMBOLS),
         timeout=5.0,
@@ -845,7 +850,7 @@ def test_stop_is_idempotent_and_joins_the_thread(
     assert not thread.is_alive()
     assert not w.running
     assert status(w).state == "stopped"
-    assert status(w).next_retry_in_s is None
+    assert status(w).next_retry_at is None
     w.stop()  # again: nothing happens, nothing raises
     assert not thread.is_alive()
     wait_for(lambda: fake.connections() == 0, 5.0, what="the connection closed")

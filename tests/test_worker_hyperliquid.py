@@ -14,7 +14,7 @@ import pytest
 
 from market.events import FeedStatus
 from market.settings import Settings
-from market.store import MarketView
+from market.views import MarketView
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
 from tests.fake_hyperliquid import FakeHyperLiquid

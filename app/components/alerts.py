@@ -22,7 +22,7 @@ from app.components.fmt import (
     price_decimals,
 )
 from market.analytics import WhaleAlert
-from market.store import MarketKey, StoreSnapshot
+from market.views import MarketKey, StoreSnapshot
 
 ALERT_ROWS = 20
 MAX_TOASTS = 3  # per run; more new alerts at once get one summary toast

@@ -22,7 +22,7 @@ from app.components.fmt import (
 )
 from app.components.series import COL
 from market.metrics import imbalance, top_of_book
-from market.store import MarketView
+from market.views import MarketView
 
 DELTA_LOOKBACK_S = 1.0
 

@@ -50,7 +50,8 @@ from app.components.trades import TAPE_ROWS, tape_html
 from market.analytics import MINUTE_MS, Candle, aggregate_candles, candles
 from market.events import FeedStatus
 from market.metrics import top_of_book
-from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
+from market.store import MarketStore
+from market.views import MarketKey, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +283,7 @@ def draw(
         choice = chart_choice()
     tick = market_tick(store, prefs, choice, share_s)
     snap, status, view, simulated = tick.snap, tick.status, tick.view, tick.simulated
-    render_status(status, simulated, snap.taken_at if prefs.paused else None)
+    render_status(status, snap.taken_at, simulated, snap.taken_at if prefs.paused else None)
     sims = set(tick.simulated_markets)
     toast_new_alerts(snap.alerts, sims)
 

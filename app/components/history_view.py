@@ -27,7 +27,7 @@ from market.analytics import MINUTE_MS, Candle, aggregate_candles
 from market.history.db import Database, HistoryError
 from market.history.reader import chart_candles, read_rows
 from market.history.writer import HistoryWriter, WriterStatus
-from market.store import IMBALANCE_DEPTHS, MarketView, SeriesRow
+from market.views import IMBALANCE_DEPTHS, MarketView, SeriesRow
 from market.worker import Worker
 
 RANGES = ("Live window", "1 h", "24 h", "7 d", "Dates")

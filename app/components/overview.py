@@ -47,7 +47,8 @@ from app.components.status import (
 from app.components.theme import REFRESH_S
 from market.events import FeedStatus
 from market.metrics import spread_bps, top_of_book
-from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
+from market.store import MarketStore
+from market.views import MarketKey, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +138,16 @@ def _spread_bps(bid: float | None, ask: float | None) -> float | None:
     return spread_bps(bid, ask)
 
 
-def _feed(view: MarketView | None, status: FeedStatus | None) -> tuple[str, str, str]:
-    """(text, colour class, why the book is not synced or "") of the Feed column.
+def _feed(view: MarketView | None, status: FeedStatus | None, now: float) -> tuple[str, str, str]:
+    """(text, colour class, why the book is not synced or "") of the Feed column (stale as
+    of ``now``).
 
     While the exchange itself is not up (connecting, reconnecting, blocked, stopped, stale)
     the cell says only that: its status bar above the table gives the reason, and the cell
     stays short enough to read. While it is up, a market without a synced book says why."""
     if status is None:
         return "waiting", "warn", ""
-    if status.stale:
+    if status.is_stale(now):
         return f"{status.state} · STALE", "bad", ""
     state = status.state
     if state not in ("live", "simulated"):
@@ -167,9 +169,12 @@ def price_history(view: MarketView | None, last: float | None) -> tuple[float, .
     return tuple(closes)
 
 
-def market_row(key: MarketKey, view: MarketView | None, status: FeedStatus | None) -> OverviewRow:
+def market_row(
+    key: MarketKey, view: MarketView | None, status: FeedStatus | None, now: float
+) -> OverviewRow:
     """One row: 24 h figures from the venue's ticker; bid, ask and spread from the book while
-    it is synced (else from the ticker); the last trade stands in for an unknown last price."""
+    it is synced (else from the ticker); the last trade stands in for an unknown last price;
+    the feed's state as of ``now``."""
     exchange, symbol = key
     ticker = view.ticker if view is not None else None
     synced = view is not None and view.synced and bool(view.bids) and bool(view.asks)
@@ -186,7 +191,7 @@ def market_row(key: MarketKey, view: MarketView | None, status: FeedStatus | Non
         last = view.last_trade.price
     quote = _known(ticker.quote_volume) if ticker else None
     volume = quote if quote is not None else (_known(ticker.volume) if ticker else None)
-    feed, feed_class, unsynced = _feed(view, status)
+    feed, feed_class, unsynced = _feed(view, status, now)
     if is_simulated(view, status):
         source = SIMULATED
     else:
@@ -217,7 +222,8 @@ def overview_rows(
     """A row for every watched market (every market of the snapshot when None), in that
     order; a watched market the store has not heard of yet gets a row of "—"."""
     keys = list(snap.markets) if watched is None else list(watched)
-    return [market_row(k, snap.markets.get(k), snap.statuses.get(k[0])) for k in keys]
+    statuses, now = snap.statuses, snap.taken_at
+    return [market_row(k, snap.markets.get(k), statuses.get(k[0]), now) for k in keys]
 
 
 def sort_rows(rows: Sequence[OverviewRow], sort_by: str) -> list[OverviewRow]:
@@ -490,7 +496,8 @@ def draw_overview(
     st.html(
         '<div class="statusbars">'
         + "".join(
-            status_html(snap.statuses.get(e), paused_at=paused_at, exchange=e) for e in exchanges
+            status_html(snap.statuses.get(e), snap.taken_at, paused_at=paused_at, exchange=e)
+            for e in exchanges
         )
         + "</div>"
     )

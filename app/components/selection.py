@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from market.errors import InvalidSymbol, MarketError
-from market.store import MarketKey
 from market.symbols import parse_symbols
+from market.views import MarketKey
 from market.wants import Demand
 
 log = logging.getLogger(__name__)

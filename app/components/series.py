@@ -15,7 +15,7 @@ from itertools import chain
 import numpy as np
 
 from app.components.shared import SharedCache
-from market.store import SERIES_COLUMNS
+from market.views import SERIES_COLUMNS
 
 COL = {name: i for i, name in enumerate(SERIES_COLUMNS)}
 # ~2 points per pixel of the chart's width (about 700 px of a 1,400 px window): min-max

@@ -16,7 +16,8 @@ from app.components.fmt import DASH, fmt_clock, fmt_price, fmt_signed, qty_decim
 from app.components.series import COL
 from app.components.trades import TAPE_ROWS
 from market.metrics import top_of_book
-from market.store import MarketStore, MarketView
+from market.store import MarketStore
+from market.views import MarketView
 
 
 def _positive(prices: np.ndarray) -> np.ndarray:

@@ -28,9 +28,10 @@ from app.components.selection import Selection, choose, parse_selection_symbols,
 from app.components.selector import CHART_VIEW_KEY, TIMEFRAME_KEY
 from market.errors import InvalidSymbol, MarketError
 from market.settings import Settings, exchange_names
-from market.store import DEFAULT_SERIES_INTERVAL, IMBALANCE_DEPTHS, MarketKey, MarketStore
+from market.store import DEFAULT_SERIES_INTERVAL, MarketStore
 from market.symbols import MAX_SYMBOLS
 from market.venues import is_simulated
+from market.views import IMBALANCE_DEPTHS, MarketKey
 from market.wants import Demand
 from market.worker import Worker
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app.components.fmt import esc, fmt_age, fmt_clock, fmt_rate
 from market.events import FeedStatus
-from market.store import MarketView
+from market.views import MarketView
 
 STATE_CLASS = {
     "live": "ok",
@@ -88,11 +88,16 @@ def source_label(view: MarketView | None, status: FeedStatus | None) -> str:
 
 
 def status_html(
-    status: FeedStatus | None, *, paused_at: float | None = None, exchange: str | None = None
+    status: FeedStatus | None,
+    now: float,
+    *,
+    paused_at: float | None = None,
+    exchange: str | None = None,
 ) -> str:
     """One dense line: state, msgs/s, age of the last message (red when stale), counters,
-    detail, next retry. ``paused_at`` adds a PAUSED chip with the frozen time (UTC);
-    ``exchange`` names the feed that has not reported yet (where several are shown)."""
+    detail, next retry; ages as of ``now`` (the snapshot's time). ``paused_at`` adds a PAUSED
+    chip with the frozen time (UTC); ``exchange`` names the feed that has not reported yet
+    (where several are shown)."""
     pause = (
         f'<span class="chip paused">PAUSED · display frozen at {fmt_clock(paused_at)} UTC</span>'
         if paused_at is not None
@@ -105,10 +110,11 @@ def status_html(
             f'<span class="chip state warn">waiting</span>{name}'
             '<span class="detail">waiting for the feed to report its status…</span></div>'
         )
-    stale = status.stale
+    stale = status.is_stale(now)
     cls = "stale" if stale else STATE_CLASS.get(status.state, "warn")
-    age = fmt_age(status.last_message_age_s)
-    if status.last_message_age_s is None:
+    last_age, retry_in = status.last_message_age(now), status.next_retry_in(now)
+    age = fmt_age(last_age)
+    if last_age is None:
         age_chip = '<span class="chip">no message yet</span>'
     elif stale:
         age_chip = (
@@ -118,8 +124,8 @@ def status_html(
     else:
         age_chip = f'<span class="chip">last msg <b>{age}</b> ago</span>'
     retry = (
-        f'<span class="chip warn">next retry in <b>{fmt_age(status.next_retry_in_s)}</b></span>'
-        if status.next_retry_in_s is not None
+        f'<span class="chip warn">next retry in <b>{fmt_age(retry_in)}</b></span>'
+        if retry_in is not None
         else ""
     )
     bad = "bad" if status.bad_messages else ""
@@ -157,9 +163,9 @@ def notice_html(text: str, kind: str = "warn") -> str:
 
 
 def render_status(
-    status: FeedStatus | None, simulated: bool | str, paused_at: float | None
+    status: FeedStatus | None, now: float, simulated: bool | str, paused_at: float | None
 ) -> None:
-    st.html(status_html(status, paused_at=paused_at))
+    st.html(status_html(status, now, paused_at=paused_at))
     if simulated == "REPLAY":
         st.html(REPLAY_BANNER)
     elif simulated:

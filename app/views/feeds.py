@@ -34,7 +34,8 @@ def _table(rows: list[dict[str, Any]], empty: str) -> None:
 
 
 def local_rows(store: MarketStore, now: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(exchanges, markets) rows of this process's store. Pure but for the store copy."""
+    """(exchanges, markets) rows of this process's store, ages as of ``now``. Pure but for the
+    store copy."""
     snap = store.snapshot(series=False, max_trades=0)
     feeds = [
         {
@@ -44,7 +45,7 @@ def local_rows(store: MarketStore, now: float) -> tuple[list[dict[str, Any]], li
             "reconnects": s.reconnects,
             "resyncs": s.resyncs,
             "msg/s": s.msg_rate,
-            "last message age (s)": _r(s.last_message_age_s),
+            "last message age (s)": _r(s.last_message_age(now)),
             "detail": s.detail,
         }
         for name, s in sorted(snap.statuses.items())
@@ -113,8 +114,8 @@ def render_feeds() -> None:
     if feed is None:
         st.markdown("### Feeds · this process")
         feeds, markets = local_rows(worker.store, now)
-        for status in worker.store.snapshot(series=False, max_trades=0).statuses.values():
-            st.html(status_html(status, exchange=status.exchange))
+        for status in worker.store.statuses().values():
+            st.html(status_html(status, now, exchange=status.exchange))
         _table(feeds, "No feed has reported yet.")
         st.markdown("#### Markets")
         _table(markets, "No market yet.")

@@ -99,7 +99,7 @@ def _round(age: float | None) -> float | None:
 def collector_json(beat: schema.Heartbeat, now: float, down_after: float) -> dict[str, Any]:
     """One collector's operations view (its heartbeat as seen ``now``)."""
     up_since = dict(beat.up_since)
-    statuses = [schema.status_as_of(s, beat.sent, now)[0] for s in beat.statuses]
+    statuses = beat.statuses
     return {
         "id": beat.c,
         "host": beat.host,
@@ -120,7 +120,7 @@ def collector_json(beat: schema.Heartbeat, now: float, down_after: float) -> dic
                 "messages": s.messages,
                 "bad_messages": s.bad_messages,
                 "messages_per_s": s.msg_rate,
-                "last_message_age_s": _round(s.last_message_age_s),
+                "last_message_age_s": _round(s.last_message_age(now)),
             }
             for s in statuses
         ],

@@ -34,14 +34,8 @@ from market.backoff import Backoff
 from market.bus import schema
 from market.bus.link import Link, LinkState, describe
 from market.events import Ticker, Trade
-from market.store import (
-    SESSION_CANDLES,
-    MarketKey,
-    MarketStore,
-    MarketView,
-    SessionView,
-    StoreSnapshot,
-)
+from market.store import SESSION_CANDLES, MarketStore
+from market.views import MarketKey, MarketView, SessionView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,9 @@ from market.bus.link import Link, LinkState, redacted
 from market.bus.publisher import new_id
 from market.errors import InvalidSymbol
 from market.events import FeedStatus
-from market.store import SESSION_CANDLES, MarketKey, MarketStore, SessionView
+from market.store import SESSION_CANDLES, MarketStore
 from market.symbols import validate_symbol
+from market.views import MarketKey, SessionView
 
 log = logging.getLogger(__name__)
 
@@ -416,14 +417,14 @@ class BusReader:
             if shown is not None and shown != beat.c and self._alive(shown):
                 continue  # another live collector's status of this exchange is shown
             self._status_from[x] = beat.c
-            feed, last_at = schema.status_as_of(status, beat.sent, now)
+            feed = status  # absolute times: as the collector sent it
             note = self.info().note
             if note:  # e.g. a newer collector's messages refused: say so on every view
                 feed = replace(feed, detail=f"{feed.detail} · bus: {note}")
             if not alive:
                 feed = self._down_status(feed, now - seen_at)
             self._shown[x] = feed
-            self.store.set_status(feed, last_at)
+            self.store.set_status(feed)
         owned = {(x, s) for x, s in beat.owned}
         for refusal in beat.wants:
             if refusal.reader == self.id and refusal.symbol in wanted:

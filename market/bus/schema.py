@@ -17,13 +17,11 @@ receive time of the exchange frame that last changed it, ``sent`` the publicatio
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import msgspec
 
 from market.analytics import Candle, WhaleAlert
 from market.events import FeedStatus, Levels, Source, Ticker, Trade
-from market.store import SessionView
+from market.views import SessionView
 
 VERSION = 2  # 2: the structs themselves in a tagged envelope (1: mirrored schemas)
 PREFIX = "mkt:"
@@ -260,18 +258,3 @@ def _stray(message: Message) -> str:
                 kind = part.__struct_config__.tag
                 return f"{kind} of {name[0][:20]} {name[1][:20]} in a message of {x[:20]} {s[:20]}"
     return ""
-
-
-def status_as_of(status: FeedStatus, sent: float, now: float) -> tuple[FeedStatus, float | None]:
-    """A feed status a collector sent at ``sent``, its ages brought to ``now``, and the time of
-    its last exchange message (None: none yet)."""
-    # goes when FeedStatus holds absolute times
-    elapsed = now - sent
-    age = status.last_message_age_s
-    retry = status.next_retry_in_s
-    aged = replace(
-        status,
-        last_message_age_s=None if age is None else max(0.0, age + elapsed),
-        next_retry_in_s=None if retry is None else max(0.0, retry - max(0.0, elapsed)),
-    )
-    return aged, None if age is None else sent - age

@@ -18,7 +18,7 @@ from market.analytics import depth_delta
 from market.events import FeedStatus
 from market.history.writer import HistoryWriter
 from market.metrics import imbalance, top_of_book
-from market.store import MarketView, StoreSnapshot
+from market.views import MarketView, StoreSnapshot
 
 CANDLES_SHOWN = 5  # the last five one-minute candles
 ALERTS_SHOWN = 20
@@ -41,6 +41,7 @@ def market_line(
     tob = top_of_book(bids, asks)
     last = view.last_trade
     session, ticker = view.session, view.ticker
+    age = status.last_message_age(now) if status else None  # as of this line's time
     return {
         "t": round(now, 3),
         "exchange": view.exchange,
@@ -54,9 +55,7 @@ def market_line(
             "resyncs": status.resyncs if status else 0,
             "messages": status.messages if status else 0,
             "bad_messages": status.bad_messages if status else 0,
-            "last_message_age_s": _num(round(status.last_message_age_s, 3))
-            if status and status.last_message_age_s is not None
-            else None,
+            "last_message_age_s": None if age is None else _num(round(age, 3)),
             "msg_rate": status.msg_rate if status else 0.0,
         },
         "best_bid": tob.best_bid,

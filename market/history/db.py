@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from market.errors import MarketError
-from market.store import SERIES_COLUMNS
 from market.urls import DbUrl, parse_db_url
+from market.views import SERIES_COLUMNS
 
 SOURCES = ("live", "simulated", "replay", "venue")  # venue: backfilled from the venue's REST
 

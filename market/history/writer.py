@@ -64,10 +64,11 @@ from market.history.db import (
     row_of,
 )
 from market.settings import Settings
-from market.store import SERIES_COLUMNS, HistoryTake, MarketKey, MarketStore
+from market.store import MarketStore
 from market.urls import DbUrl, parse_db_url
 from market.venues import VENUES
 from market.venues.base import Kline
+from market.views import SERIES_COLUMNS, HistoryTake, MarketKey
 
 log = logging.getLogger(__name__)
 
