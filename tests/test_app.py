@@ -18,7 +18,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.components.book import ladder_html
 from app.components.cards import Card, card_values, cards_html, reference_row
-from app.components.charts import build_price_figure, chart_title
+from app.components.charts.layout import chart_title
+from app.components.charts.price import build_price_figure
 from app.components.fmt import (
     fmt_age,
     fmt_bps,

@@ -29,15 +29,12 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from app.components.alerts import alerts_html, simulated_markets, toast_new_alerts
 from app.components.book import ladder_html
 from app.components.cards import card_values, cards_html
-from app.components.charts import (
-    EncodedFigure,
-    FigureSpec,
-    candles_spec,
-    depth_spec,
-    encoded,
-    flow_spec,
-    price_spec,
-)
+from app.components.charts.candles import candles_spec
+from app.components.charts.depth import depth_spec
+from app.components.charts.encode import EncodedFigure, encoded
+from app.components.charts.flow import flow_spec
+from app.components.charts.layout import FigureSpec
+from app.components.charts.price import price_spec
 from app.components.fmt import esc, price_decimals
 from app.components.selector import ChartChoice, chart_choice, render_selector
 from app.components.series import COL, RECENT_ROWS, series_array, shared_series_array, window
