@@ -13,20 +13,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.components.overview import (
+from app.components.overview import count_html, fmt_change, fmt_px, movers_html, unsynced_html
+from app.components.overview_data import (
     DEFAULT_SORT,
     SORTS,
     OverviewRow,
-    count_html,
-    fmt_change,
-    fmt_px,
     market_row,
     movers,
-    movers_html,
     overview_frame,
     overview_rows,
     sort_rows,
-    unsynced_html,
 )
 from app.components.sidebar import watched_markets
 from app.components.status import SIMULATED_BANNER
