@@ -1,13 +1,15 @@
-"""The live panel: ONE fragment that takes ONE store snapshot and draws it, in order.
+"""The live panel: ONE store snapshot drawn in order, in the Market page's one fragment
+(``app/views/market.py`` runs ``live_panel`` in it).
 
     status bar (+ SIMULATED banner) → metric cards → session cards + "Reset session"
     → [chart selector, the chosen chart, whale alerts | order book | trades]
     (+ a toast per new whale alert)
 
 Only the chosen chart (Price · Candles · Depth · Flow) is built in a run. ``draw`` is the
-fragment's body and works outside a Streamlit run too (``bench/page_time.py`` times it, with
-each chart). Pausing re-creates the fragment without ``run_every``: the browser keeps the last
-drawing untouched, so a zoomed chart stays zoomed, and no market data is kept per session.
+panel's body and works outside a Streamlit run too (``bench/page_time.py`` times it, with
+each chart). Pausing makes the page re-create its fragment without ``run_every``: the browser
+keeps the last drawing untouched, so a zoomed chart stays zoomed, and no market data is kept
+per session.
 
 Shared by every tab (``app.components.shared``): a timed refresh reuses the market's snapshot
 ("tick") another tab took less than ``TICK_S`` ago, and the chart of a tick is built (and
@@ -327,7 +329,7 @@ def _timed_refresh() -> bool:
 
 
 def live_panel(store: MarketStore, prefs: Prefs) -> None:
-    """The fragment's body: never lets an exception box reach the page."""
+    """The panel, drawn in the calling fragment: never lets an exception box reach the page."""
     try:
         seconds = draw(store, prefs, share_s=TICK_S if _timed_refresh() else 0.0)
     except Exception as exc:  # a display bug must not take the page down; it is logged
@@ -336,9 +338,3 @@ def live_panel(store: MarketStore, prefs: Prefs) -> None:
         return
     mode = "paused" if prefs.paused else f"refresh every {REFRESH_S:g} s"
     st.html(f'<div class="footer">render {seconds * 1000:.1f} ms · {esc(mode)}</div>')
-
-
-def run_panel(store: MarketStore, prefs: Prefs) -> None:
-    """Run ``live_panel`` as the page's one fragment; paused, it does not re-run by itself."""
-    every = None if prefs.paused else REFRESH_S
-    st.fragment(live_panel, run_every=every)(store, prefs)
