@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.components.alerts import alerts_html, simulated_markets, toast_new_alerts
 from app.components.book import ladder_html
@@ -41,7 +40,7 @@ from app.components.fmt import esc, price_decimals
 from app.components.selector import ChartChoice, chart_choice, render_selector
 from app.components.series import COL, RECENT_ROWS, series_array, shared_series_array, window
 from app.components.session import render_session, session_caption, session_cards
-from app.components.shared import SharedCache, owner_token
+from app.components.shared import SharedCache, owner_token, reuse_s
 from app.components.sidebar import Prefs
 from app.components.status import notice_html, render_status, source_label
 from app.components.theme import REFRESH_S
@@ -53,7 +52,6 @@ from market.store import MarketKey, MarketStore, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 
-TICK_S = REFRESH_S / 2  # a timed refresh may show a snapshot up to this old (another tab's)
 PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False, "responsive": True, "showTips": False}
 
 
@@ -322,16 +320,10 @@ def draw(
     return time.perf_counter() - started
 
 
-def _timed_refresh() -> bool:
-    """True in a run of the fragment alone (its timer, or a click inside it), not of the page."""
-    ctx = get_script_run_ctx()
-    return bool(ctx is not None and ctx.fragment_ids_this_run)
-
-
 def live_panel(store: MarketStore, prefs: Prefs) -> None:
     """The panel, drawn in the calling fragment: never lets an exception box reach the page."""
     try:
-        seconds = draw(store, prefs, share_s=TICK_S if _timed_refresh() else 0.0)
+        seconds = draw(store, prefs, share_s=reuse_s())
     except Exception as exc:  # a display bug must not take the page down; it is logged
         log.exception("drawing the panel failed")
         st.html(notice_html(f"display error (logged): {type(exc).__name__}: {exc}", "bad"))

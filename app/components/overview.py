@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.components.fmt import DASH, esc, fmt_price, price_decimals
 from app.components.overview_data import (
@@ -44,14 +43,13 @@ from app.components.overview_data import (
     sort_rows,
     watched_exchanges,
 )
-from app.components.shared import SharedCache, owner_token
+from app.components.shared import SharedCache, owner_token, reuse_s
 from app.components.status import REPLAY_BANNER, SIMULATED_BANNER, notice_html, status_html
 from app.components.theme import REFRESH_S
 from market.store import MarketKey, MarketStore, StoreSnapshot
 
 log = logging.getLogger(__name__)
 
-TICK_S = REFRESH_S / 2  # a timed refresh may show a snapshot up to this old (another tab's)
 ROW_PX = 35  # st.dataframe's default row height
 MAX_TABLE_PX = 36 * ROW_PX
 SORT_KEY = "overview_sort"  # the select's session-state key (a per-user choice)
@@ -298,11 +296,9 @@ def overview_panel(
 ) -> None:
     """The fragment's body: never lets an exception box reach the page. ``watched`` is
     called on every run, so a feed changed by another viewer shows at the next refresh."""
-    ctx = get_script_run_ctx()
-    share_s = TICK_S if ctx is not None and ctx.fragment_ids_this_run else 0.0
     try:
         seconds = draw_overview(
-            store, None if watched is None else watched(), paused=paused, share_s=share_s
+            store, None if watched is None else watched(), paused=paused, share_s=reuse_s()
         )
     except Exception as exc:  # a display bug must not take the page down; it is logged
         log.exception("drawing the overview failed")
