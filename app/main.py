@@ -1,8 +1,8 @@
-"""The dashboard: ``streamlit run app/main.py`` (or ``./run.sh``, ``./run_mock.sh``).
+"""The dashboard: ``streamlit run app/main.py`` (or ``./run.sh``; ``run_*.sh`` for a preset feed).
 
 Thin on purpose: page setup, the one cached worker and the demand of the open sessions, the
-navigation between the two pages (Market, the default, and Overview), the sidebar they share
-(this session's own selection), then the chosen page.
+navigation between the three pages (Market, the default; Overview; Feeds), the sidebar
+they share (this session's own selection), then the chosen page.
 """
 
 from __future__ import annotations

@@ -55,7 +55,6 @@ def _start_key(settings: Settings) -> tuple[object, ...]:
 
 # Guarded by _lock too: the stop events of the demand sweepers started by get_demand.
 _sweepers: list[threading.Event] = []
-GRACE_VARIABLE = "MARKET_VIEWER_GRACE_SECONDS"
 # The Demand's clock, read when get_demand builds it: a test may put a fake one here first.
 demand_clock: Callable[[], float] = time.monotonic
 _history: dict[int, HistoryWriter] = {}  # id(worker) → its history writer (MARKET_DB)

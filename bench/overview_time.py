@@ -31,10 +31,9 @@ sys.path.insert(0, str(ROOT))
 import streamlit as st  # noqa: E402
 
 from app.components import overview  # noqa: E402
-from app.components.overview import (  # noqa: E402
-    COLUMN_CONFIG,
+from app.components.overview import COLUMN_CONFIG, draw_overview  # noqa: E402
+from app.components.overview_data import (  # noqa: E402
     DEFAULT_SORT,
-    draw_overview,
     overview_frame,
     overview_rows,
     sort_rows,

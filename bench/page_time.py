@@ -33,12 +33,13 @@ import plotly.tools  # type: ignore[import-untyped]  # noqa: E402
 from app.components.alerts import alerts_html, simulated_markets  # noqa: E402
 from app.components.book import ladder_html  # noqa: E402
 from app.components.cards import card_values  # noqa: E402
-from app.components.charts import encoded  # noqa: E402
-from app.components.dashboard import TICK_S, build_chart, draw, reference_price  # noqa: E402
+from app.components.charts.encode import encoded  # noqa: E402
+from app.components.dashboard import build_chart, draw, reference_price  # noqa: E402
 from app.components.fmt import price_decimals  # noqa: E402
 from app.components.selector import ChartChoice  # noqa: E402
 from app.components.series import series_array, window  # noqa: E402
 from app.components.session import session_cards  # noqa: E402
+from app.components.shared import TICK_S  # noqa: E402
 from app.components.sidebar import Prefs  # noqa: E402
 from app.components.trades import TAPE_ROWS, tape_html  # noqa: E402
 from market.events import FeedStatus  # noqa: E402

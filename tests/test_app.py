@@ -18,7 +18,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.components.book import ladder_html
 from app.components.cards import Card, card_values, cards_html, reference_row
-from app.components.charts import build_price_figure, chart_title
+from app.components.charts.layout import chart_title
+from app.components.charts.price import build_price_figure
 from app.components.fmt import (
     fmt_age,
     fmt_bps,
@@ -30,7 +31,7 @@ from app.components.fmt import (
     price_decimals,
     qty_decimals,
 )
-from app.components.series import COL, downsample_indices, series_array, thin_rows, window
+from app.components.series import COL, downsample_indices, series_array, window
 from app.components.status import SIMULATED_BANNER, is_simulated, status_html
 from app.components.trades import large_threshold, tape_html
 from app.runtime import get_worker, stop_workers
@@ -204,14 +205,6 @@ def test_window_cuts_by_time_of_newest_row() -> None:
     arr = series_array(tuple(row(float(t), 100.0, 101.0) for t in range(10)))
     assert window(arr, 3.0)[:, COL["t"]].tolist() == [6.0, 7.0, 8.0, 9.0]
     assert len(window(arr, None)) == 10
-
-
-def test_thin_rows_keeps_the_newest_row() -> None:
-    rows = tuple((float(i),) for i in range(10))
-    assert [r[0] for r in thin_rows(rows, 4)] == [0.0, 3.0, 6.0, 9.0]  # every 3rd
-    assert [r[0] for r in thin_rows(rows, 5)] == [1.0, 3.0, 5.0, 7.0, 9.0]  # every 2nd
-    assert thin_rows(rows, 10) is rows
-    assert len(thin_rows(tuple((float(i),) for i in range(20_000)))) == 6_667
 
 
 def test_downsample_keeps_min_and_max_of_each_bucket() -> None:

@@ -32,7 +32,8 @@ from market.bus.reader import BusReader
 from market.errors import SettingsError
 from market.events import FeedStatus, Ticker, Trade
 from market.settings import Settings
-from market.store import MarketStore, SessionView
+from market.store import MarketStore
+from market.views import SessionView
 from market.worker import Timing, Worker
 from tests.cards_html import cards_of
 from tests.conftest import ROOT, wait_for

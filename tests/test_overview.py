@@ -13,22 +13,18 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.components.overview import (
+from app.components.overview import count_html, fmt_change, fmt_px, movers_html, unsynced_html
+from app.components.overview_data import (
     DEFAULT_SORT,
     SORTS,
     OverviewRow,
-    count_html,
-    fmt_change,
-    fmt_px,
     market_row,
     movers,
-    movers_html,
     overview_frame,
     overview_rows,
     sort_rows,
-    unsynced_html,
 )
-from app.components.sidebar import watched_markets
+from app.components.selection import Selection
 from app.components.status import SIMULATED_BANNER
 from app.runtime import get_worker, stop_workers
 from market.events import FeedStatus, Ticker, Trade
@@ -578,7 +574,7 @@ def test_overview_page_matches_the_store(page: AppTest) -> None:
             and v.ticker is not None
             and v.synced
             and v.trades_seen > 0
-            for k in watched_markets(worker.settings)
+            for k in Selection(worker.settings.exchanges, worker.settings.symbols).markets()
         ),
         timeout=20.0,
         what="a book, a trade and a ticker for every simulated market",
@@ -587,7 +583,8 @@ def test_overview_page_matches_the_store(page: AppTest) -> None:
     snap = worker.store.snapshot(series=False, max_trades=1)
     page.run()
     assert not page.exception
-    rows = sort_rows(overview_rows(snap, watched_markets(worker.settings)), DEFAULT_SORT)
+    watched = Selection(worker.settings.exchanges, worker.settings.symbols).markets()
+    rows = sort_rows(overview_rows(snap, watched), DEFAULT_SORT)
     table = page.dataframe[0].value
     want = overview_frame(rows)
     numbers = ["Last hour", "Feed"]

@@ -16,7 +16,11 @@ import plotly.tools  # type: ignore[import-untyped]
 import pytest
 
 from app.components import dashboard
-from app.components.charts import candles_spec, depth_spec, encoded, flow_spec, price_spec
+from app.components.charts.candles import candles_spec
+from app.components.charts.depth import depth_spec
+from app.components.charts.encode import encoded
+from app.components.charts.flow import flow_spec
+from app.components.charts.price import price_spec
 from app.components.dashboard import chart_figure, market_tick, tick_panels
 from app.components.selector import ChartChoice
 from app.components.series import extend_series, series_array, shared_series_array

@@ -27,13 +27,10 @@ from app.components.alerts import (
     toast_text,
     unseen,
 )
-from app.components.charts import (
-    build_candles_figure,
-    build_depth_figure,
-    build_flow_figure,
-    build_price_figure,
-    depth_steps,
-)
+from app.components.charts.candles import build_candles_figure
+from app.components.charts.depth import build_depth_figure, depth_steps
+from app.components.charts.flow import build_flow_figure
+from app.components.charts.price import build_price_figure
 from app.components.dashboard import chart_candles
 from app.components.series import series_array
 from app.components.session import (

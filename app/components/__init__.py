@@ -1,1 +1,2 @@
-"""Render functions of the dashboard; the ``*_html`` / ``build_*`` builders never call st.*."""
+"""Render functions of the dashboard; the ``*_html``, ``*_spec`` and ``build_*`` builders never
+call st.*."""

@@ -1,13 +1,15 @@
-"""The live panel: ONE fragment that takes ONE store snapshot and draws it, in order.
+"""The live panel: ONE store snapshot drawn in order, in the Market page's one fragment
+(``app/views/market.py`` runs ``live_panel`` in it).
 
     status bar (+ SIMULATED banner) → metric cards → session cards + "Reset session"
     → [chart selector, the chosen chart, whale alerts | order book | trades]
     (+ a toast per new whale alert)
 
 Only the chosen chart (Price · Candles · Depth · Flow) is built in a run. ``draw`` is the
-fragment's body and works outside a Streamlit run too (``bench/page_time.py`` times it, with
-each chart). Pausing re-creates the fragment without ``run_every``: the browser keeps the last
-drawing untouched, so a zoomed chart stays zoomed, and no market data is kept per session.
+panel's body and works outside a Streamlit run too (``bench/page_time.py`` times it, with
+each chart). Pausing makes the page re-create its fragment without ``run_every``: the browser
+keeps the last drawing untouched, so a zoomed chart stays zoomed, and no market data is kept
+per session.
 
 Shared by every tab (``app.components.shared``): a timed refresh reuses the market's snapshot
 ("tick") another tab took less than ``TICK_S`` ago, and the chart of a tick is built (and
@@ -24,25 +26,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.components.alerts import alerts_html, simulated_markets, toast_new_alerts
 from app.components.book import ladder_html
 from app.components.cards import card_values, cards_html
-from app.components.charts import (
-    EncodedFigure,
-    FigureSpec,
-    candles_spec,
-    depth_spec,
-    encoded,
-    flow_spec,
-    price_spec,
-)
+from app.components.charts.candles import candles_spec
+from app.components.charts.depth import depth_spec
+from app.components.charts.encode import EncodedFigure, encoded
+from app.components.charts.flow import flow_spec
+from app.components.charts.layout import FigureSpec
+from app.components.charts.price import price_spec
 from app.components.fmt import esc, price_decimals
 from app.components.selector import ChartChoice, chart_choice, render_selector
 from app.components.series import COL, RECENT_ROWS, series_array, shared_series_array, window
 from app.components.session import render_session, session_caption, session_cards
-from app.components.shared import SharedCache, owner_token
+from app.components.shared import SharedCache, owner_token, reuse_s
 from app.components.sidebar import Prefs
 from app.components.status import notice_html, render_status, source_label
 from app.components.theme import REFRESH_S
@@ -55,7 +53,6 @@ from market.views import MarketKey, MarketView, StoreSnapshot
 
 log = logging.getLogger(__name__)
 
-TICK_S = REFRESH_S / 2  # a timed refresh may show a snapshot up to this old (another tab's)
 PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False, "responsive": True, "showTips": False}
 
 
@@ -324,25 +321,13 @@ def draw(
     return time.perf_counter() - started
 
 
-def _timed_refresh() -> bool:
-    """True in a run of the fragment alone (its timer, or a click inside it), not of the page."""
-    ctx = get_script_run_ctx()
-    return bool(ctx is not None and ctx.fragment_ids_this_run)
-
-
 def live_panel(store: MarketStore, prefs: Prefs) -> None:
-    """The fragment's body: never lets an exception box reach the page."""
+    """The panel, drawn in the calling fragment: never lets an exception box reach the page."""
     try:
-        seconds = draw(store, prefs, share_s=TICK_S if _timed_refresh() else 0.0)
+        seconds = draw(store, prefs, share_s=reuse_s())
     except Exception as exc:  # a display bug must not take the page down; it is logged
         log.exception("drawing the panel failed")
         st.html(notice_html(f"display error (logged): {type(exc).__name__}: {exc}", "bad"))
         return
     mode = "paused" if prefs.paused else f"refresh every {REFRESH_S:g} s"
     st.html(f'<div class="footer">render {seconds * 1000:.1f} ms · {esc(mode)}</div>')
-
-
-def run_panel(store: MarketStore, prefs: Prefs) -> None:
-    """Run ``live_panel`` as the page's one fragment; paused, it does not re-run by itself."""
-    every = None if prefs.paused else REFRESH_S
-    st.fragment(live_panel, run_every=every)(store, prefs)

@@ -15,7 +15,8 @@ from typing import Any
 
 import streamlit as st
 
-from app.components.charts import build_candles_figure, build_price_figure
+from app.components.charts.candles import build_candles_figure
+from app.components.charts.price import build_price_figure
 from app.components.dashboard import PLOTLY_CONFIG
 from app.components.fmt import esc
 from app.components.series import series_array

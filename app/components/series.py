@@ -21,21 +21,7 @@ COL = {name: i for i, name in enumerate(SERIES_COLUMNS)}
 # ~2 points per pixel of the chart's width (about 700 px of a 1,400 px window): min-max
 # decimation keeps every spike that a pixel column can show
 MAX_DRAWN_POINTS = 1_400
-MAX_CONVERTED_ROWS = 8_000  # longer series are thinned before the (costly) tuple → numpy step
 RECENT_ROWS = 50  # ~5 s at 10 points/s: full resolution for the cards' "~1 s ago" deltas
-
-
-def thin_rows(
-    rows: Sequence[Sequence[float]], limit: int = MAX_CONVERTED_ROWS
-) -> Sequence[Sequence[float]]:
-    """Every k-th row (k the smallest that gives ≤ ``limit``), counted back from the newest so
-    the newest row is always kept. The store's 20,000 points become 6,667 (k = 3, one point
-    each 0.3 s): converting 20,000 tuples costs 10-20 ms, a third of the fragment's budget."""
-    n = len(rows)
-    if n <= limit:
-        return rows
-    step = -(-n // limit)
-    return rows[(n - 1) % step :: step]
 
 
 def series_array(rows: Sequence[Sequence[float]]) -> np.ndarray:

@@ -19,9 +19,14 @@ from collections.abc import Callable, Hashable
 from itertools import count
 from typing import Generic, TypeVar
 
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from app.components.theme import REFRESH_S
+
 V = TypeVar("V")
 
 DEFAULT_ENTRIES = 48
+TICK_S = REFRESH_S / 2  # a timed refresh may show a snapshot up to this old (another tab's)
 
 _OWNERS: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
 _OWNERS_LOCK = threading.Lock()
@@ -36,6 +41,14 @@ def owner_token(owner: object) -> int:
         if token is None:
             token = _OWNERS[owner] = next(_SERIAL)
         return token
+
+
+def reuse_s() -> float:
+    """How old a snapshot another tab took may be for this run to show it: ``TICK_S`` in a
+    run of the fragment alone (its timer, or a click inside it), 0 (a fresh one) in a run of
+    the whole page (a page load, a sidebar change)."""
+    ctx = get_script_run_ctx()
+    return TICK_S if ctx is not None and ctx.fragment_ids_this_run else 0.0
 
 
 class SharedCache(Generic[V]):

@@ -27,7 +27,7 @@ from app.components.overview import SORT_KEY
 from app.components.selection import Selection, choose, parse_selection_symbols, selection
 from app.components.selector import CHART_VIEW_KEY, TIMEFRAME_KEY
 from market.errors import InvalidSymbol, MarketError
-from market.settings import Settings, exchange_names
+from market.settings import exchange_names
 from market.store import DEFAULT_SERIES_INTERVAL, MarketStore
 from market.symbols import MAX_SYMBOLS
 from market.venues import is_simulated
@@ -71,11 +71,6 @@ class Prefs:
         return None if seconds is None else int(seconds / DEFAULT_SERIES_INTERVAL * 1.1) + 10
 
 
-def watched_markets(settings: Settings | Selection) -> list[MarketKey]:
-    """Every (exchange, symbol) of ``settings``: each symbol on each exchange, symbol first."""
-    return [(exchange, symbol) for symbol in settings.symbols for exchange in settings.exchanges]
-
-
 def market_label(key: MarketKey) -> str:
     exchange, symbol = key
     return f"{symbol} · {exchange}"
@@ -83,10 +78,6 @@ def market_label(key: MarketKey) -> str:
 
 def exchange_label(exchange: str) -> str:
     return f"{exchange} (simulated)" if is_simulated(exchange) else exchange
-
-
-def feed_summary(settings: Settings | Selection) -> str:
-    return f"{', '.join(settings.exchanges)} · {', '.join(settings.symbols)}"
 
 
 def show_selection(chosen: Selection) -> None:
@@ -152,7 +143,7 @@ def render_sidebar(worker: Worker, demand: Demand, *, market_view: bool = True) 
         st.markdown("### Feed")
         st.caption(
             "Your own selection: other viewers keep theirs. The server also feeds its "
-            f"defaults ({feed_summary(defaults)})."
+            f"defaults ({defaults.summary()})."
         )
         st.multiselect(
             "Exchanges",
@@ -174,7 +165,7 @@ def render_sidebar(worker: Worker, demand: Demand, *, market_view: bool = True) 
         if state.get("feed_error"):
             st.error(
                 f"{state['feed_error']}. Nothing was changed: you keep watching "
-                f"{feed_summary(selection(demand))}."
+                f"{selection(demand).summary()}."
             )
         if market_view:
             render_market_view(markets)

@@ -48,7 +48,7 @@ def offer_simulated(store: MarketStore, demand: Demand, chosen: Selection, symbo
     tries = min(statuses[e].reconnects for e in chosen.exchanges)
     st.html(unreachable_html(reason, tries))
     st.button(
-        "Show SIMULATED data (mock feed)",
+        f"Show SIMULATED data ({SIMULATED} feed)",
         key="show-simulated",
         type="primary",
         on_click=watch_simulated,

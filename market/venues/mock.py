@@ -24,7 +24,6 @@ from market.venues.base import Venue, register
 
 EXCHANGE = "mock"
 LEVELS_PER_SIDE = 50
-BOOK_UPDATES_PER_S = 10.0
 TRADE_RATE_RANGE = (5.0, 20.0)  # trades a second, drawn per market
 LARGE_TRADE_PROBABILITY = 0.02  # a "whale": 20-60x the usual size
 TICKER_INTERVAL_S = 1.0  # one Ticker a market about every second
