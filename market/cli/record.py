@@ -17,7 +17,7 @@ import orjson
 from market.cli.args import PROG, stop_on_sigterm, symbols_argument
 from market.errors import InvalidSymbol, SettingsError
 from market.recording import Recorder
-from market.settings import Settings
+from market.settings import NO_FALLBACK, Settings
 from market.store import MarketStore
 from market.venues import RECORDABLE
 from market.worker import Worker
@@ -36,7 +36,7 @@ def record(args: argparse.Namespace) -> int:
         if not symbols:
             raise InvalidSymbol("--symbols: no symbols given")
         # fallback "none": record what the exchange sends, never simulated data
-        recorded = replace(settings, exchanges=exchanges, symbols=symbols, fallback="none")
+        recorded = replace(settings, exchanges=exchanges, symbols=symbols, fallback=NO_FALLBACK)
         worker = Worker(recorded, MarketStore(depth=max(args.depth, 20)))
         recorder = Recorder(args.out)
     except (SettingsError, InvalidSymbol) as exc:
