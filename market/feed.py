@@ -1,7 +1,7 @@
 """What every feed shares: its timing, health counters and status, the simulated stand-in.
 
 A feed is what the worker runs for one exchange: ``market.connection.Connection`` for a venue
-(a WebSocket and its ``Session``), ``MockFeed`` for the simulated venue, ``ReplayFeed`` for a
+(a WebSocket and its ``Session``), ``SimulatedFeed`` for the simulated venue, ``ReplayFeed`` for a
 recording. A feed gets a ``FeedContext`` (the store, its delays, the clock, the recorder), never
 the worker. Each keeps a ``Health`` (touched by the loop thread only) and publishes it to the
 store as a ``FeedStatus`` every ``status_interval``.
@@ -22,7 +22,8 @@ from market.pipeline import Pipeline
 from market.replay import ReplaySession
 from market.settings import REPLAY, Settings
 from market.sync import SequencedSync
-from market.venues import mock
+from market.venues import BY_NAME, SIMULATED
+from market.venues.base import Simulator
 
 if TYPE_CHECKING:
     from market.recording import Recorder
@@ -158,6 +159,10 @@ class Feed:
         self.health = Health(self.exchange, settings.stale_after)
         self.health.symbols = settings.symbols
         self._sim_restart: set[str] = set()  # simulated markets to start afresh
+        simulator = BY_NAME[SIMULATED].simulator  # the stand-in's markets, for any feed
+        if simulator is None:
+            raise TypeError(f"the simulated venue {SIMULATED!r} declares no simulator")
+        self._simulator = simulator
 
     def venue(self, symbol: str) -> str:
         """The venue's name of the user's ``symbol``."""
@@ -191,7 +196,7 @@ class Feed:
     async def simulate(self, pipeline: Pipeline, seed: int | None) -> None:
         """Drive ``pipeline`` with simulated markets until cancelled; follows its symbols
         as they are added and removed (one seeded simulator per market)."""
-        sims: dict[str, mock.MockExchange] = {}
+        sims: dict[str, Simulator] = {}
         self._sim_restart.clear()
         h = self.health
         while True:
@@ -200,7 +205,7 @@ class Feed:
             for symbol in pipeline.symbols:
                 sim = sims.get(symbol)
                 if sim is None or symbol in self._sim_restart:
-                    sim = sims[symbol] = mock.MockExchange((symbol,), seed_of(seed, symbol))
+                    sim = sims[symbol] = self._simulator((symbol,), seed_of(seed, symbol))
                     events.extend(sim.start(now))
                 else:
                     events.extend(sim.step(now))
@@ -217,10 +222,10 @@ class Feed:
         raise NotImplementedError
 
 
-class MockFeed(Feed):
-    """The simulated venue (``MARKET_EXCHANGE=mock``), labelled ``simulated`` everywhere."""
+class SimulatedFeed(Feed):
+    """The simulated venue (``MARKET_EXCHANGE`` naming it), labelled ``simulated`` everywhere."""
 
-    exchange = mock.EXCHANGE
+    exchange = SIMULATED
 
     def __init__(self, context: FeedContext, settings: Settings) -> None:
         super().__init__(context, settings)
@@ -233,7 +238,7 @@ class MockFeed(Feed):
     async def run(self) -> None:
         h = self.health
         h.state, h.source = "simulated", "simulated"
-        h.detail = "simulated feed (MARKET_EXCHANGE=mock)"
+        h.detail = f"simulated feed (MARKET_EXCHANGE={self.exchange})"
         publisher = asyncio.create_task(self.publish_forever())
         try:
             await self.simulate(self.pipeline, self.settings.mock_seed)

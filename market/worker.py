@@ -3,7 +3,7 @@
     Worker.start() ──thread──▶ asyncio loop ──▶ one feed task per exchange
                                                  ├─ Connection (market/connection.py) running
                                                  │  the venue's Session (market/venues/)
-                                                 ├─ MockFeed: the simulated venue
+                                                 ├─ SimulatedFeed: the simulated venue
                                                  └─ ReplayFeed: a recording (market/replay.py)
 
 Every exchange's connection carries all watched symbols; ``reconfigure`` adds or removes
@@ -25,7 +25,7 @@ from dataclasses import replace
 
 from market.connection import Connection
 from market.errors import FeedError, InvalidSymbol
-from market.feed import PUBLISH_INTERVAL_S, Feed, FeedContext, MockFeed, ReplayFeed, Timing
+from market.feed import PUBLISH_INTERVAL_S, Feed, FeedContext, ReplayFeed, SimulatedFeed, Timing
 from market.recording import Recorder
 from market.replay import check_settings
 from market.settings import REPLAY, Settings
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 FeedFactory = Callable[[FeedContext, Settings], Feed]
 FEEDS: dict[str, FeedFactory] = {
     **{name: functools.partial(Connection, session_type=s) for name, s in SESSIONS.items()},
-    SIMULATED: MockFeed,
+    SIMULATED: SimulatedFeed,
     REPLAY: ReplayFeed,
 }
 

@@ -6,7 +6,7 @@ its last lines, its declaration registered: ``VENUE = register(Venue(...))`` (it
 name, URL settings and defaults, market kinds, how its recordings are recognised). A new venue
 is that one file plus its name on the import line below; settings, the CLI, the page, recording
 detection and the backfill are built from ``VENUES``. ``mock`` is the simulated venue: no
-socket, no session, the same events (``market.feed.MockFeed``).
+socket, no session, the same events (``market.feed.SimulatedFeed``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Protocol
 
 import msgspec
 import orjson
@@ -204,6 +204,14 @@ class Session:
 
 # -- the declaration: what the rest of the house knows of a venue -----------------------------
 
+
+class Simulator(Protocol):
+    """A simulated venue's markets: their first events, then each step's."""
+
+    def start(self, now: float) -> list[Event]: ...
+    def step(self, now: float) -> list[Event]: ...
+
+
 MarketKind = str  # "spot", "linear" (USDⓈ-margined perpetuals), "perp"
 
 
@@ -219,7 +227,7 @@ class Venue:
 
     name: str  # MARKET_EXCHANGE's word and the store's key: lower case, no space
     display: str  # how a person reads it
-    session: type[Session] | None  # None: the simulated venue (market.feed.MockFeed)
+    session: type[Session] | None  # None: a simulated venue (market.feed.SimulatedFeed)
     ws_url: UrlSetting | None = None
     rest_url: UrlSetting | None = None
     kinds: tuple[MarketKind, ...] = ("spot",)
@@ -230,6 +238,8 @@ class Venue:
     greeting: str | None = None
     rest_snapshots: bool = False
     simulated: bool = False  # labelled SIMULATED everywhere; MARKET_FALLBACK's choice
+    # a simulated venue's markets: ``simulator(symbols, seed)`` gives their events
+    simulator: Callable[[tuple[str, ...], int | None], Simulator] | None = None
 
     @property
     def urls(self) -> tuple[UrlSetting, ...]:

@@ -292,4 +292,6 @@ class MockExchange:
         return events
 
 
-VENUE = register(Venue(name=EXCHANGE, display="Simulated", session=None, simulated=True))
+VENUE = register(
+    Venue(name=EXCHANGE, display="Simulated", session=None, simulated=True, simulator=MockExchange)
+)
