@@ -14,7 +14,7 @@ from market.bench import STAGES, bench, run
 from market.recording import Recorder
 from market.venues import SESSIONS
 from tests.conftest import shared_fixture
-from tests.fake_binance import TrueBook
+from tests.fakes.binance import TrueBook
 from tests.test_cli import cli
 from tests.test_replay import T0_NS, bybit_recording, write
 

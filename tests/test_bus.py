@@ -633,7 +633,7 @@ def test_live_binance_books_over_the_bus_equal_the_exchange_truth(
 ) -> None:
     """The collector on the loopback fake Binance (REST snapshot + diffs): a reader's top 20
     is the exchange's true top 20 exactly, labelled live."""
-    from tests.fake_binance import FakeBinance
+    from tests.fakes.binance import FakeBinance
 
     symbols = ("BTCUSDT", "ETHUSDT")
     with FakeBinance(symbols) as ex:

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from tests.conftest import ROOT, wait_for
-from tests.fake_binance import FakeBinance
+from tests.fakes.binance import FakeBinance
 
 LINE_KEYS = {
     "t", "exchange", "symbol", "source", "status", "best_bid", "best_ask", "mid", "spread",

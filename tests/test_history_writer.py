@@ -22,7 +22,7 @@ from market.settings import Settings
 from market.store import MarketStore
 from market.worker import Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
+from tests.fakes.binance import FakeBinance
 from tests.test_history_db import PgServer, pg_url, postgres  # noqa: F401  (fixtures)
 from tests.test_worker_binance import FAST
 

@@ -26,7 +26,7 @@ from market.store import MarketStore, MarketView
 from market.venues.binance import BinanceSession
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
+from tests.fakes.binance import FakeBinance
 
 BTC, ETH = "BTCUSDT", "ETHUSDT"
 SYMBOLS = (BTC, ETH)
