@@ -38,8 +38,8 @@ from market.events import FeedStatus, Trade
 from market.metrics import imbalance, top_of_book
 from market.store import SERIES_COLUMNS, MarketView
 from market.worker import Worker
-from tests.cards_html import card_map, cards_of, parse_cards
 from tests.conftest import wait_for
+from tests.helpers.cards_html import card_map, cards_of, parse_cards
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")

@@ -32,8 +32,8 @@ from market.errors import SettingsError
 from market.settings import Settings
 from market.store import MarketStore
 from market.worker import Timing, Worker
-from tests.cards_html import cards_of
 from tests.conftest import ROOT, wait_for
+from tests.helpers.cards_html import cards_of
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 

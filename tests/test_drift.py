@@ -19,7 +19,7 @@ from tests.conftest import wait_for
 from tests.fakes.binance import FakeBinance
 from tests.fakes.bybit import FakeBybit
 from tests.fakes.hyperliquid import FakeHyperLiquid
-from tests.test_cli import clean_env, cli, parse_lines
+from tests.helpers.cli import clean_env, cli, parse_lines
 
 DEPTH = 200
 BTC, ETH = "BTCUSDT", "ETHUSDT"

@@ -16,7 +16,7 @@ from market.history.writer import HistoryWriter
 from market.store import MarketStore
 from tests.conftest import wait_for
 from tests.fakes.binance import FakeBinance
-from tests.test_cli import clean_env, cli
+from tests.helpers.cli import clean_env, cli
 
 BTC = "BTCUSDT"
 

@@ -31,7 +31,7 @@ from tests.conftest import wait_for
 from tests.fakes.binance import FakeBinance
 from tests.fakes.bybit import FakeBybit
 from tests.fakes.hyperliquid import FakeHyperLiquid
-from tests.test_worker_binance import FAST
+from tests.helpers.timing import FAST
 
 BTC = "BTCUSDT"
 

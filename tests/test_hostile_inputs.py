@@ -43,7 +43,7 @@ from market.settings import Settings
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
 from tests.fakes.binance import FakeBinance
-from tests.test_cli import clean_env
+from tests.helpers.cli import clean_env
 
 T0_NS = 1_700_000_000_000_000_000
 STEP_NS = 10_000_000  # 10 ms between frames

@@ -33,8 +33,8 @@ from app.components.status import SIMULATED_BANNER
 from app.runtime import get_worker, stop_workers
 from market.events import FeedStatus, Ticker, Trade
 from market.store import MarketKey, MarketStore, MarketView
-from tests.cards_html import cards_of
 from tests.conftest import wait_for
+from tests.helpers.cards_html import cards_of
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")

@@ -27,7 +27,7 @@ from market.store import StoreSnapshot
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
 from tests.fakes.binance import FakeBinance
-from tests.test_cli import check_line, clean_env, cli, parse_lines
+from tests.helpers.cli import check_line, clean_env, cli, parse_lines
 
 BTC, ETH = "BTCUSDT", "ETHUSDT"
 FAST = Timing(

@@ -48,8 +48,8 @@ from app.runtime import get_worker
 from market.analytics import Candle, WhaleAlert
 from market.events import FeedStatus, Trade
 from market.store import SERIES_COLUMNS, MarketStore
-from tests.cards_html import card_map, cards_of
 from tests.conftest import wait_for
+from tests.helpers.cards_html import card_map, cards_of
 from tests.test_app import (  # noqa: F401  (page: the real page on the simulated feed)
     MARKET,
     html_of,
