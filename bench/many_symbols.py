@@ -3,7 +3,7 @@
     .venv/bin/python bench/many_symbols.py [--symbols 100] [--seconds 30] [--feed binance|bybit|mock]
 
 ``binance``: the real worker (websockets client, parser, book sync, store) against the
-loopback fake Binance (tests/fake_binance.py) running in a *separate process*, so only our
+loopback fake Binance (tests/fakes/binance.py) running in a *separate process*, so only our
 side is measured. Per symbol: 10 depth diffs a second (``depth@100ms``, the stream's rate),
 about 3 trades a second and one 24 h ticker a second; 40 symbols named in the URL, the rest
 subscribed on the open connection, as in production.
@@ -55,8 +55,8 @@ def exchange_process(
 ) -> None:
     """The fake exchange, paced: every step one diff per symbol, trades, tickers each 1 s."""
     sys.path.insert(0, str(ROOT))
-    from tests.fake_binance import FakeBinance
-    from tests.fake_bybit import FakeBybit
+    from tests.fakes.binance import FakeBinance
+    from tests.fakes.bybit import FakeBybit
 
     rng = random.Random(1)
     sent = {"diffs": 0, "trades": 0, "tickers": 0}

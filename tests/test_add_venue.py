@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from tests.conftest import ROOT, wait_for
-from tests.fake_binance import FakeBinance
+from tests.fakes.binance import FakeBinance
 
 REGISTRY_LINE = "from market.venues import binance, bybit, hyperliquid, mock"
 

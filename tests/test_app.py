@@ -1,7 +1,8 @@
 """The dashboard: pure builders and formatters with exact values, and the page through AppTest.
 
 The AppTest tests run the real page (``app/main.py``) on the simulated feed with a fixed seed;
-each gets a fresh worker (started by the page's ``cache_resource``) and stops it afterwards.
+each gets a fresh worker (started by the page's ``cache_resource``) and stops it afterwards
+(the ``page`` fixture, in ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,18 +33,14 @@ from app.components.fmt import (
 from app.components.series import COL, downsample_indices, series_array, window
 from app.components.status import SIMULATED_BANNER, is_simulated, status_html
 from app.components.trades import large_threshold, tape_html
-from app.runtime import get_worker, stop_workers
 from market.events import FeedStatus, Trade
 from market.metrics import imbalance, top_of_book
 from market.views import SERIES_COLUMNS, MarketView
 from market.worker import Worker
-from tests.cards_html import card_map, cards_of, parse_cards
 from tests.conftest import wait_for
+from tests.helpers.apptest import MARKET, RUN_TIMEOUT, html_of, running_worker, wait_for_history
+from tests.helpers.cards_html import card_map, cards_of, parse_cards
 
-ROOT = Path(__file__).resolve().parent.parent
-MAIN = str(ROOT / "app" / "main.py")
-RUN_TIMEOUT = 30.0
-MARKET = ("mock", "BTCUSDT")
 BOOK_CARDS = ["Best bid", "Best ask", "Mid", "Spread", "Spread (bps)", "Imbalance (top 5)"]
 SESSION_CARDS = ["Session VWAP", "Session CVD", "Realized vol · 5 min", "Vol spread · 5 min"]
 
@@ -406,45 +401,6 @@ def test_price_figure_downsamples_and_waits_for_data() -> None:
 
 
 # -- the page (AppTest) -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    """The real page on the simulated feed (seeded); its worker is stopped afterwards."""
-    monkeypatch.setenv("MARKET_EXCHANGE", "mock")
-    monkeypatch.setenv("MARKET_SYMBOLS", "BTCUSDT,ETHUSDT")
-    monkeypatch.setenv("MOCK_SEED", "42")
-    monkeypatch.chdir(ROOT)
-    stop_workers()
-    at = AppTest.from_file(MAIN, default_timeout=RUN_TIMEOUT)
-    try:
-        yield at
-    finally:
-        stop_workers()
-
-
-def running_worker() -> Worker:
-    worker = get_worker()  # the instance the page's cache_resource created
-    assert worker.running
-    return worker
-
-
-def wait_for_history(worker: Worker, seconds: float = 1.5) -> MarketView:
-    """Until the market has a synced book, > ``seconds`` of series and some trades."""
-
-    def ready() -> MarketView | None:
-        v = worker.store.snapshot(markets=[MARKET]).markets.get(MARKET)
-        if v is None or not v.synced or not v.trades or len(v.series) < 2:
-            return None
-        return v if v.series[-1][0] - v.series[0][0] > seconds else None
-
-    return wait_for(ready, timeout=20.0, what="a synced simulated book with history")
-
-
-def html_of(at: AppTest, marker: str) -> str:
-    found = [h.value for h in at.html if marker in h.value and not h.value.startswith("<style>")]
-    assert len(found) == 1, f"expected one st.html containing {marker!r}, got {len(found)}"
-    return found[0]
 
 
 def test_page_renders_every_part_on_the_simulated_feed(page: AppTest) -> None:

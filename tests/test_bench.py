@@ -14,9 +14,9 @@ from market.bench import STAGES, bench, run
 from market.recording import Recorder
 from market.venues import SESSIONS
 from tests.conftest import shared_fixture
-from tests.fake_binance import TrueBook
-from tests.test_cli import cli
-from tests.test_replay import T0_NS, bybit_recording, write
+from tests.fakes.binance import TrueBook
+from tests.helpers.cli import cli
+from tests.helpers.recordings import T0_NS, bybit_recording, write
 
 DESIGN_KEYS = {"events", "events_per_s", "us_per_event", "stages"}
 

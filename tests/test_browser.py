@@ -8,94 +8,19 @@ Screenshots go to ``artifacts/`` (git-ignored). Playwright never downloads a bro
 from __future__ import annotations
 
 import time
-
-import os
-import signal
-import socket
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import wait_for
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
-REFRESH_S = 0.8  # app.components.dashboard.REFRESH_S
+from tests.helpers.browser import ARTIFACTS, CHART, CHROMIUM, REFRESH_S, X_RANGE, streamlit_server
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed"),
 ]
-
-CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot'
-X_RANGE = f"""() => {{
-    const gd = document.querySelector('{CHART}');
-    if (!gd || !gd._fullLayout) return null;
-    const x = gd._fullLayout.xaxis;
-    return {{range: x.range, auto: x.autorange}};
-}}"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-@contextmanager
-def streamlit_server(settings: dict[str, str], log_name: str) -> Iterator[str]:
-    """``streamlit run app/main.py`` with ``settings`` in its environment, on a free port;
-    yields its URL, then kills it (the whole process group). Its output goes to artifacts/."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **settings}
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / log_name).open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/main.py",
-         "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for(
-            lambda: proc.poll() is not None or healthy(url), timeout=60.0, interval=0.2,
-            what="the streamlit health endpoint",
-        )  # fmt: skip
-        assert proc.poll() is None, f"streamlit exited with {proc.returncode}; see {log.name}"
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -104,18 +29,6 @@ def server() -> Iterator[str]:
     settings = {"MARKET_EXCHANGE": "mock", "MARKET_SYMBOLS": "BTCUSDT,ETHUSDT,SOLUSDT"}
     with streamlit_server({**settings, "MOCK_SEED": "7"}, "browser-server.log") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

@@ -8,14 +8,11 @@ absent; never a mock or fakeredis.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -35,76 +32,15 @@ from market.settings import Settings
 from market.store import MarketStore
 from market.views import SessionView
 from market.worker import Timing, Worker
-from tests.cards_html import cards_of
 from tests.conftest import ROOT, wait_for
-
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+from tests.helpers.cards_html import cards_of
+from tests.helpers.net import free_port
+from tests.helpers.redis_server import RedisServer
 
 
 def fast() -> Backoff:
     """The tests' reconnect delays: 0.2 → 1 s (one per reader: a generator is not shared)."""
     return Backoff(0.2, 1.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
-    """A real redis-server on a loopback port, in a temp dir; restartable on the same port."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.dir = tmp
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-        deadline = time.monotonic() + 10.0
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-    def send(self, *args: bytes | str) -> Any:
-        import redis
-
-        with redis.Redis.from_url(self.url) as r:
-            return r.execute_command(*args)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if not os.access(REDIS, os.X_OK):
-        pytest.skip("redis-server not installed (apt-get install redis-server; .ci/run does)")
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Collector:
@@ -678,7 +614,7 @@ def test_live_binance_books_over_the_bus_equal_the_exchange_truth(
 ) -> None:
     """The collector on the loopback fake Binance (REST snapshot + diffs): a reader's top 20
     is the exchange's true top 20 exactly, labelled live."""
-    from tests.fake_binance import FakeBinance
+    from tests.fakes.binance import FakeBinance
 
     symbols = ("BTCUSDT", "ETHUSDT")
     with FakeBinance(symbols) as ex:

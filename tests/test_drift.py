@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
-from tests.fake_bybit import FakeBybit
-from tests.fake_hyperliquid import FakeHyperLiquid
-from tests.test_cli import clean_env, cli, parse_lines
+from tests.fakes.binance import FakeBinance
+from tests.fakes.bybit import FakeBybit
+from tests.fakes.hyperliquid import FakeHyperLiquid
+from tests.helpers.cli import clean_env, cli, parse_lines
 
 DEPTH = 200
 BTC, ETH = "BTCUSDT", "ETHUSDT"

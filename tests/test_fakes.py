@@ -18,9 +18,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.fake_binance import FakeBinance
-from tests.fake_bybit import FakeBybit
-from tests.fake_hyperliquid import GREETING, FakeHyperLiquid
+from tests.fakes.binance import FakeBinance
+from tests.fakes.bybit import FakeBybit
+from tests.fakes.hyperliquid import GREETING, FakeHyperLiquid
 
 BTC, ETH = "BTCUSDT", "ETHUSDT"
 

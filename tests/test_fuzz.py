@@ -27,7 +27,7 @@ from market.settings import Settings
 from market.venues import binance, bybit, hyperliquid
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance, books_exact
+from tests.fakes.binance import FakeBinance, books_exact
 
 T = TypeVar("T")
 Parser = Callable[[str | bytes, float], list[Any]]

@@ -15,8 +15,8 @@ from market.events import Trade
 from market.history.writer import HistoryWriter
 from market.store import MarketStore
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
-from tests.test_cli import clean_env, cli
+from tests.fakes.binance import FakeBinance
+from tests.helpers.cli import clean_env, cli
 
 BTC = "BTCUSDT"
 

@@ -1,19 +1,12 @@
 """The database seam: MARKET_DB parsing, the versioned schema, and the same statements on SQLite
 and on a real PostgreSQL started by the ``postgres`` fixture (skipped without the binaries).
 
-The fixture lives here; other history tests import it (``from tests.test_history_db import
-postgres``)."""
+The ``postgres`` fixture (one server a module) and ``pg_url`` (a clean schema a test) are in
+``tests/conftest.py`` for every history test; the server itself is ``tests/helpers/pg_server.py``.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,113 +28,7 @@ from market.history.db import (
 from market.redact import redact_url
 from market.settings import Settings
 from market.urls import parse_db_url
-
-
-def _pg_bin() -> Path:
-    """$PG_BIN, else the newest Debian PostgreSQL (/usr/lib/postgresql/<version>/bin)."""
-    if os.environ.get("PG_BIN"):
-        return Path(os.environ["PG_BIN"])
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
-
-
-PG_BIN = _pg_bin()
-
-
-# -- a real PostgreSQL on loopback --------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class PgServer:
-    """A PostgreSQL cluster in a temporary directory, on 127.0.0.1:``port``."""
-
-    base: Path
-    port: int
-    as_user: list[str]  # ["runuser", "-u", "postgres", "--"] when running as root
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://market@127.0.0.1:{self.port}/postgres"
-
-    def _pg_ctl(self, *args: str) -> None:
-        cmd = [*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.base / "data"), *args]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-
-    def start(self) -> None:
-        options = f"-k {self.base} -p {self.port} -h 127.0.0.1 -c fsync=off"
-        self._pg_ctl("-l", str(self.base / "log"), "-o", options, "-w", "-t", "30", "start")
-
-    def stop(self) -> None:
-        self._pg_ctl("-m", "fast", "-w", "-t", "30", "stop")
-
-
-def _start_postgres() -> Iterator[PgServer]:
-    if not (PG_BIN / "initdb").is_file():
-        pytest.skip(
-            f"PostgreSQL not installed ({PG_BIN}/initdb absent: apt-get install postgresql)"
-        )
-    as_user: list[str] = []
-    owner = None
-    if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres user
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser: cannot start PostgreSQL as non-root")
-        import pwd
-
-        for name in ("postgres", "nobody"):
-            try:
-                owner = pwd.getpwnam(name)
-                break
-            except KeyError:
-                continue
-        if owner is None:
-            pytest.skip("running as root and no postgres/nobody user to run PostgreSQL as")
-        as_user = ["runuser", "-u", owner.pw_name, "--"]
-    base = Path(tempfile.mkdtemp(prefix="market-pg-"))
-    base.chmod(0o755)
-    if owner is not None:
-        os.chown(base, owner.pw_uid, owner.pw_gid)
-    server = PgServer(base, _free_port(), as_user)
-    try:
-        cmd = [*as_user, str(PG_BIN / "initdb"), "-D", str(base / "data"), "-U", "market"]
-        subprocess.run(
-            [*cmd, "--auth=trust", "-E", "UTF8", "--no-sync"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        server.start()
-        yield server
-    finally:
-        with contextlib.suppress(subprocess.SubprocessError):
-            server.stop()  # fails when not running (a test stopped it, or it never started)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PgServer]:
-    """A real PostgreSQL for this module's tests; each test gets a clean schema via ``pg_url``."""
-    yield from _start_postgres()
-
-
-@pytest.fixture
-def pg_url(postgres: PgServer) -> Iterator[str]:
-    """The server's URL, with every table of a previous test dropped."""
-    db = Database(postgres.url, migrate=False)
-    db.transaction(
-        [
-            (f"DROP TABLE IF EXISTS {t}", None)
-            for t in ("candles", "series", "alerts", "statuses", "schema_version")
-        ]
-    )
-    db.close()
-    yield postgres.url
+from tests.helpers.net import closed_port
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -252,7 +139,7 @@ def test_unopenable_sqlite_is_a_history_error(tmp_path: Path) -> None:
 
 
 def test_unreachable_postgres_is_a_history_error() -> None:
-    url = f"postgresql://market@127.0.0.1:{_free_port()}/postgres"
+    url = f"postgresql://market@127.0.0.1:{closed_port()}/postgres"
     with pytest.raises(HistoryError, match=r"^cannot connect to postgresql://market@127\.0\.0\.1"):
         Database(url, timeout=2)
 

@@ -29,10 +29,10 @@ from market.settings import Settings
 from market.store import MarketStore
 from market.worker import Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
-from tests.fake_bybit import FakeBybit
-from tests.fake_hyperliquid import FakeHyperLiquid
-from tests.test_worker_binance import FAST
+from tests.fakes.binance import FakeBinance
+from tests.fakes.bybit import FakeBybit
+from tests.fakes.hyperliquid import FakeHyperLiquid
+from tests.helpers.timing import FAST
 
 BTC = "BTCUSDT"
 

@@ -18,7 +18,7 @@ from app.runtime import stop_workers
 from market.analytics import MINUTE_MS, Candle
 from market.history.db import UPSERT_CANDLE, Database
 from market.history.writer import WriterStatus
-from tests.test_views import decode
+from tests.helpers.figures import decode
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")

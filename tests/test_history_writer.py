@@ -23,9 +23,9 @@ from market.settings import Settings
 from market.store import MarketStore
 from market.worker import Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
-from tests.test_history_db import PgServer, pg_url, postgres  # noqa: F401  (fixtures)
-from tests.test_worker_binance import FAST
+from tests.fakes.binance import FakeBinance
+from tests.helpers.pg_server import PgServer
+from tests.helpers.timing import FAST
 
 BTC = "BTCUSDT"
 Published = tuple[float, float, bool, int]  # price, qty, buyer-initiated, trade time (ms)
@@ -156,7 +156,7 @@ def test_run_stop_run_again_sqlite(fake: FakeBinance, tmp_path: Path, sessions: 
     assert series[0][0] >= 2 and series[0][1] < series[0][2]  # one row a second, bid < ask
 
 
-def test_run_stop_run_again_postgresql(fake: FakeBinance, pg_url: str, sessions: list) -> None:  # noqa: F811
+def test_run_stop_run_again_postgresql(fake: FakeBinance, pg_url: str, sessions: list) -> None:
     published = run_twice(fake, pg_url, sessions)
     assert stored_candles(pg_url) == expected_candles(published)
 
@@ -193,8 +193,8 @@ def test_a_locked_sqlite_costs_no_live_data_and_catches_up(
 
 def test_a_stopped_postgresql_costs_no_live_data_and_catches_up(
     fake: FakeBinance,
-    postgres: PgServer,  # noqa: F811
-    pg_url: str,  # noqa: F811
+    postgres: PgServer,
+    pg_url: str,
     sessions: list,
 ) -> None:
     s = Session(fake, pg_url, retry_initial=0.05, retry_cap=0.2)

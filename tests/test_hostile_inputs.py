@@ -42,8 +42,8 @@ from market.redact import excerpt, redact_text, redact_url, shown
 from market.settings import Settings
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
-from tests.test_cli import clean_env
+from tests.fakes.binance import FakeBinance
+from tests.helpers.cli import clean_env
 
 T0_NS = 1_700_000_000_000_000_000
 STEP_NS = 10_000_000  # 10 ms between frames

@@ -16,7 +16,7 @@ import pytest
 from market.settings import Settings
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance, books_exact
+from tests.fakes.binance import FakeBinance, books_exact
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 TIMING = Timing(status_interval=0.05, backoff_jitter=0.0, close_timeout=0.5)

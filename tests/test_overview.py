@@ -30,8 +30,8 @@ from app.runtime import get_worker, stop_workers
 from market.events import FeedStatus, Ticker, Trade
 from market.store import MarketStore
 from market.views import MarketKey, MarketView
-from tests.cards_html import cards_of
 from tests.conftest import wait_for
+from tests.helpers.cards_html import cards_of
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")

@@ -17,12 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_for
-from tests.test_browser import (  # noqa: F401  (browser: the module's chromium)
-    ARTIFACTS,
-    CHROMIUM,
-    browser,
-    streamlit_server,
-)
+from tests.helpers.browser import ARTIFACTS, CHROMIUM, streamlit_server
 
 pytestmark = [
     pytest.mark.browser,
@@ -44,7 +39,7 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:  # noqa: F811
+def page(browser: Any, server: str) -> Iterator[Any]:
     context = browser.new_context(viewport=VIEWPORT)
     pg = context.new_page()
     pg.set_default_timeout(30_000)

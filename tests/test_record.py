@@ -26,8 +26,8 @@ from market.settings import Settings
 from market.views import StoreSnapshot
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
-from tests.test_cli import check_line, clean_env, cli, parse_lines
+from tests.fakes.binance import FakeBinance
+from tests.helpers.cli import check_line, clean_env, cli, parse_lines
 
 BTC, ETH = "BTCUSDT", "ETHUSDT"
 FAST = Timing(
@@ -322,7 +322,7 @@ def test_record_refuses_bad_arguments_with_one_line(
 def test_a_bybit_recording_with_a_gap_replays_to_the_exchange_books(tmp_path: Path) -> None:
     """Bybit sends its books on the stream: the resubscription after a gap brings a snapshot
     that is recorded like any frame, and the replay heals from it the same way."""
-    from tests.fake_bybit import FakeBybit
+    from tests.fakes.bybit import FakeBybit
 
     path = tmp_path / "bybit.gz"
     recorder = Recorder(path)

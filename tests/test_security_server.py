@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.test_browser import streamlit_server
+from tests.helpers.browser import streamlit_server
 
 
 @pytest.fixture(scope="module")

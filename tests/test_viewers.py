@@ -11,7 +11,6 @@ three failed tries, and the one click to the SIMULATED feed.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +23,9 @@ from app.runtime import get_demand, get_worker, stop_workers, viewer_grace
 from market.errors import SettingsError
 from market.events import FeedStatus
 from market.worker import Worker
-from tests.cards_html import cards_of
 from tests.conftest import wait_for
+from tests.helpers.cards_html import cards_of
+from tests.helpers.net import closed_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")
@@ -38,14 +38,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def html_of(at: AppTest, marker: str) -> str:

@@ -14,13 +14,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_for
-from tests.test_browser import (  # noqa: F401  (browser: the module's chromium)
-    ARTIFACTS,
-    CHROMIUM,
-    browser,
-    streamlit_server,
-)
-from tests.test_viewers import closed_port
+from tests.helpers.browser import ARTIFACTS, CHROMIUM, streamlit_server
+from tests.helpers.net import closed_port
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,7 +27,7 @@ VIEWPORT = {"width": 1500, "height": 1100}
 METRIC = ".card .cvalue"
 
 
-def open_page(browser: Any, url: str) -> tuple[Any, Any, list[str]]:  # noqa: F811
+def open_page(browser: Any, url: str) -> tuple[Any, Any, list[str]]:
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -84,7 +79,7 @@ def mock_server() -> Iterator[str]:
 
 
 def test_one_viewers_symbols_leave_the_others_sidebar_and_page_alone(
-    browser: Any,  # noqa: F811
+    browser: Any,
     mock_server: str,
 ) -> None:
     ctx_a, a, errors_a = open_page(browser, mock_server)
@@ -144,7 +139,7 @@ def test_one_viewers_symbols_leave_the_others_sidebar_and_page_alone(
 
 
 def test_no_exchange_reachable_offers_the_simulated_feed_in_one_click(
-    browser: Any,  # noqa: F811
+    browser: Any,
 ) -> None:
     port = closed_port()
     settings = {

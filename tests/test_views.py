@@ -8,7 +8,6 @@ on the simulated feed checks the selector and the threshold inputs end to end.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from typing import Any
@@ -46,15 +45,10 @@ from market.analytics import Candle, WhaleAlert
 from market.events import FeedStatus, Trade
 from market.store import MarketStore
 from market.views import SERIES_COLUMNS
-from tests.cards_html import card_map, cards_of
 from tests.conftest import wait_for
-from tests.test_app import (  # noqa: F401  (page: the real page on the simulated feed)
-    MARKET,
-    html_of,
-    page,
-    running_worker,
-    wait_for_history,
-)
+from tests.helpers.apptest import MARKET, html_of, running_worker, wait_for_history
+from tests.helpers.cards_html import card_map, cards_of
+from tests.helpers.figures import decode
 
 T0 = 1_699_999_200.0  # 2023-11-14 22:00:00 UTC, on a 15-minute boundary
 T0_MS = 1_699_999_200_000
@@ -110,14 +104,6 @@ def filled_store() -> MarketStore:
         FeedStatus("mock", state="simulated", source="simulated", last_message_at=T0 + 331)
     )
     return store
-
-
-def decode(value: Any) -> list[Any]:
-    """A trace array from a figure's JSON: plain, or Plotly's base64 typed array."""
-    if isinstance(value, dict) and "bdata" in value:
-        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        return [None if isinstance(v, float) and math.isnan(v) else v for v in array.tolist()]
-    return list(value)
 
 
 def spec_of(at: AppTest) -> dict[str, Any]:
@@ -576,7 +562,7 @@ def test_reset_session_button_starts_the_session_afresh() -> None:
 
 
 @pytest.mark.parametrize("view", ["Price", "Candles", "Depth", "Flow"])
-def test_every_view_renders_on_the_simulated_feed(page: AppTest, view: str) -> None:  # noqa: F811
+def test_every_view_renders_on_the_simulated_feed(page: AppTest, view: str) -> None:
     page.run()
     wait_for_history(running_worker(), 0.5)
     page.segmented_control(key="chart_view").set_value(view).run()
@@ -603,7 +589,7 @@ def whale_error(at: AppTest) -> str:
     return str(errors[0])
 
 
-def test_whale_thresholds_refuse_bad_input_and_set_good_input(page: AppTest) -> None:  # noqa: F811
+def test_whale_thresholds_refuse_bad_input_and_set_good_input(page: AppTest) -> None:
     page.run()
     store = get_worker().store
     assert page.text_input(key="whale_default").value == "100,000"

@@ -17,15 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_for
-from tests.test_browser import (  # noqa: F401  (browser: the module's chromium)
-    ARTIFACTS,
-    CHART,
-    CHROMIUM,
-    REFRESH_S,
-    X_RANGE,
-    browser,
-    streamlit_server,
-)
+from tests.helpers.browser import ARTIFACTS, CHART, CHROMIUM, REFRESH_S, X_RANGE, streamlit_server
 
 pytestmark = [
     pytest.mark.browser,
@@ -71,7 +63,7 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:  # noqa: F811
+def page(browser: Any, server: str) -> Iterator[Any]:
     context = browser.new_context(viewport=VIEWPORT)
     pg = context.new_page()
     pg.set_default_timeout(30_000)

@@ -27,26 +27,12 @@ from market.views import MarketView
 from market.venues.binance import BinanceSession
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
-from tests.fake_binance import FakeBinance
+from tests.fakes.binance import FakeBinance
+from tests.helpers.timing import FAST
 
 BTC, ETH = "BTCUSDT", "ETHUSDT"
 SYMBOLS = (BTC, ETH)
 
-# Small, deterministic delays (no jitter) so the suite is fast and delays can be asserted.
-FAST = Timing(
-    backoff_initial=0.05,
-    backoff_factor=2.0,
-    backoff_cap=0.4,
-    backoff_jitter=0.0,
-    blocked_retry=2.0,
-    status_interval=0.05,
-    snapshot_retry_initial=0.05,
-    snapshot_retry_cap=0.4,
-    snapshot_too_old_retry=0.05,
-    resync_calm=1.0,
-    mock_interval=0.05,
-    close_timeout=0.5,
-)
 BLOCKED_WINDOW = 1.0  # watched for handshakes after a refusal: shorter than FAST.blocked_retry
 
 

@@ -17,7 +17,7 @@ from market.settings import Settings
 from market.views import MarketView
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
-from tests.fake_bybit import FakeBybit
+from tests.fakes.bybit import FakeBybit
 
 BTC, ETH = "BTCUSDT", "ETHUSDT"
 FAST = Timing(

@@ -17,7 +17,7 @@ from market.settings import Settings
 from market.views import MarketView
 from market.worker import Timing, Worker
 from tests.conftest import wait_for
-from tests.fake_hyperliquid import FakeHyperLiquid
+from tests.fakes.hyperliquid import FakeHyperLiquid
 
 FAST = Timing(
     backoff_initial=0.05, backoff_cap=0.4, backoff_jitter=0.0, blocked_retry=2.0,

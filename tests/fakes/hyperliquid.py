@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import orjson
 
-from tests.fake_binance import (
+from tests.fakes.binance import (
     Conn,
     FakeServer,
     Frame,
