@@ -186,20 +186,21 @@ class CandleBuilder:
     def add(self, price: float, qty: float, ts_ms: int) -> None:
         start = ts_ms - ts_ms % self.interval_ms
         rows = self._rows
-        if rows and start < rows[-1][0]:
-            for row in reversed(rows):  # a late trade: update its candle if still kept
-                if row[0] == start:
-                    _merge(row, price, qty)
-                    return
-                if row[0] < start:
-                    break
-            return  # older than anything kept (or its period was skipped): dropped
-        if rows and rows[-1][0] == start:
-            _merge(rows[-1], price, qty)
-            return
         if rows:
-            prev_close = rows[-1][4]
-            t = rows[-1][0] + self.interval_ms
+            row = rows[-1]
+            if row[0] == start:  # the current candle: nearly every trade
+                _merge(row, price, qty)
+                return
+            if start < row[0]:
+                for row in reversed(rows):  # a late trade: update its candle if still kept
+                    if row[0] == start:
+                        _merge(row, price, qty)
+                        return
+                    if row[0] < start:
+                        break
+                return  # older than anything kept (or its period was skipped): dropped
+            prev_close = row[4]
+            t = row[0] + self.interval_ms
             gaps = (start - t) // self.interval_ms
             if rows.maxlen is not None:
                 gaps = min(gaps, rows.maxlen)
@@ -217,8 +218,11 @@ class CandleBuilder:
 
 
 def _merge(row: list[float], price: float, qty: float) -> None:
-    row[2] = max(row[2], price)
-    row[3] = min(row[3], price)
+    # max(row[2], price) and min(row[3], price), without the calls: the same value kept
+    if price > row[2]:
+        row[2] = price
+    if price < row[3]:
+        row[3] = price
     row[4] = price
     row[5] += qty
     row[6] += 1
@@ -247,22 +251,48 @@ class SessionStats:
         self.alerts: deque[WhaleAlert] = deque(maxlen=alerts_kept)
 
     def add(self, trade: Trade) -> WhaleAlert | None:
-        p, q = trade.price, trade.qty
-        self.trades += 1
-        self.sum_pq += p * q
-        self.sum_q += q
-        self.cvd += q if trade.side == "buy" else -q
-        if p > self.high:
-            self.high = p
-        if p < self.low:
-            self.low = p
-        self.minute.add(p, q, trade.ts_ms)
-        if is_whale(trade, self.whale_threshold):
-            symbol = self.symbol or trade.symbol
-            alert = WhaleAlert(trade.ts_ms, trade.exchange, symbol, trade.side, p, q, p * q)
-            self.alerts.append(alert)
-            return alert
-        return None
+        """Count one trade; its whale alert, if it is one."""
+        alerts = self.add_all((trade,), skip_backfill=False)
+        return alerts[0] if alerts else None
+
+    def add_all(self, trades: Iterable[Trade], skip_backfill: bool = True) -> list[WhaleAlert]:
+        """Count a batch of trades, but the backfilled ones (history from before the session:
+        shown, not counted) unless ``skip_backfill`` is False; the whale alerts raised, oldest
+        first. The same sums in the same order as ``add`` a trade at a time, with the running
+        figures kept in locals meanwhile (this runs for every trade)."""
+        alerts: list[WhaleAlert] = []
+        n = self.trades
+        sum_pq, sum_q, cvd, high, low = self.sum_pq, self.sum_q, self.cvd, self.high, self.low
+        threshold = self.whale_threshold
+        add_candle = self.minute.add
+        try:
+            for trade in trades:
+                if skip_backfill and trade.backfill:
+                    continue
+                p = trade.price
+                q = trade.qty
+                pq = p * q
+                n += 1
+                sum_pq += pq
+                sum_q += q
+                if trade.side == "buy":
+                    cvd += q
+                else:
+                    cvd -= q
+                if p > high:
+                    high = p
+                if p < low:
+                    low = p
+                add_candle(p, q, trade.ts_ms)
+                if threshold > 0 and pq >= threshold:  # is_whale()
+                    symbol = self.symbol or trade.symbol
+                    alert = WhaleAlert(trade.ts_ms, trade.exchange, symbol, trade.side, p, q, pq)
+                    self.alerts.append(alert)
+                    alerts.append(alert)
+        finally:
+            self.trades = n
+            self.sum_pq, self.sum_q, self.cvd, self.high, self.low = sum_pq, sum_q, cvd, high, low
+        return alerts
 
     @property
     def vwap(self) -> float | None:

@@ -183,13 +183,11 @@ class MarketStore:
             session = m.session
             if m.session_started_at is None:
                 m.session_started_at = batch[0].received_at or self._clock()
-            for trade in batch:
-                if not trade.backfill:  # history from before the session: shown, not counted
-                    alert = session.add(trade)
-                    if alert is not None:
-                        self._alerts.append(alert)
-                        if self._tap is not None:
-                            self._tap_alerts.append((m.source, alert))
+            # backfilled trades (history from before the session): shown, not counted
+            for alert in session.add_all(batch):
+                self._alerts.append(alert)
+                if self._tap is not None:
+                    self._tap_alerts.append((m.source, alert))
             tap = self._tap
             if tap is not None:  # the history writer's: one append per batch
                 if len(tap) == tap.maxlen:

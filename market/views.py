@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from itertools import accumulate, islice
+from operator import itemgetter
 from typing import TypeVar
 
 from market.analytics import DEPTH_DELTA_LEVELS, Candle, SessionStats, WhaleAlert
@@ -115,9 +116,11 @@ def series_row(bids: Levels, asks: Levels, at: float) -> SeriesRow:
     The same values as ``metrics.top_of_book`` / ``metrics.imbalances`` /
     ``analytics.depth_delta``, in one pass over each side: this runs on most book updates.
     """
-    bid_cum = list(accumulate([q for _, q in bids[:_DEEPEST]]))
-    ask_cum = list(accumulate([q for _, q in asks[:_DEEPEST]]))
-    if bids and asks:
+    # C-level passes (map, accumulate): the same sums in the same order
+    bid_cum = list(accumulate(map(_qty, bids[:_DEEPEST])))
+    ask_cum = list(accumulate(map(_qty, asks[:_DEEPEST])))
+    nb, na = len(bid_cum), len(ask_cum)
+    if nb and na:
         bb, ba = bids[0][0], asks[0][0]
         mid = (bb + ba) / 2.0
         spread = ba - bb
@@ -126,8 +129,15 @@ def series_row(bids: Levels, asks: Levels, at: float) -> SeriesRow:
         bb = bids[0][0] if bids else NAN
         ba = asks[0][0] if asks else NAN
         mid = spread = bps = NAN
-    nb, na = len(bid_cum), len(ask_cum)
     row = [at, bb, ba, mid, spread, bps]
+    if nb == _DEEPEST and na == _DEEPEST:  # the usual full book: every depth is there
+        for i in _DEPTH_INDEXES:
+            b = bid_cum[i]
+            a = ask_cum[i]
+            total = b + a
+            row.append((b - a) / total if total > 0 else NAN)
+        row.append(bid_cum[DEPTH_DELTA_LEVELS - 1] - ask_cum[DEPTH_DELTA_LEVELS - 1])
+        return tuple(row)
     for n in IMBALANCE_DEPTHS:
         b = bid_cum[min(n, nb) - 1] if nb else 0.0
         a = ask_cum[min(n, na) - 1] if na else 0.0
@@ -137,6 +147,10 @@ def series_row(bids: Levels, asks: Levels, at: float) -> SeriesRow:
     a20 = ask_cum[min(DEPTH_DELTA_LEVELS, na) - 1] if na else 0.0
     row.append(b20 - a20)
     return tuple(row)
+
+
+_qty = itemgetter(1)
+_DEPTH_INDEXES = tuple(n - 1 for n in IMBALANCE_DEPTHS)
 
 
 def session_view(

@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from market.analytics import (
     MINUTE_MS,
     Candle,
     CandleBuilder,
     SessionStats,
+    WhaleAlert,
     aggregate_candles,
     candle_vwap,
     candles,
@@ -223,3 +226,102 @@ def test_candle_vwap_from_built_candles_equals_the_trades_vwap() -> None:
         pytest.approx(vwap(trades)),
     ]  # fmt: skip
     assert candle_vwap(aggregate_candles(built, 5 * MINUTE_MS)) == [pytest.approx(vwap(trades))]
+
+
+# -- property: the batched session figures equal one trade at a time, bit for bit -------------
+
+_trades = st.lists(
+    st.builds(
+        Trade,
+        exchange=st.just("binance"),
+        symbol=st.just("BTCUSDT"),
+        price=st.floats(min_value=0.01, max_value=1e6, allow_nan=False),
+        qty=st.floats(min_value=0.0, max_value=50.0, allow_nan=False),
+        side=st.sampled_from(["buy", "sell"]),
+        ts_ms=st.integers(min_value=0, max_value=20 * MINUTE_MS),  # late trades and gaps
+        backfill=st.booleans(),
+    ),
+    max_size=40,
+)
+
+
+def _figures(s: SessionStats) -> tuple[object, ...]:
+    candles_ = [(*c.as_list(), c.notional) for c in s.minute.candles()]
+    return (s.trades, s.sum_pq, s.sum_q, s.cvd, s.high, s.low, candles_, list(s.alerts))
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches=st.lists(_trades, max_size=4), threshold=st.sampled_from([0.0, 1e3, 1e5]))
+def test_session_add_all_equals_the_trade_by_trade_reference(
+    batches: list[list[Trade]], threshold: float
+) -> None:
+    batched = SessionStats(threshold, symbol="BTC", candles_kept=5)
+    one_by_one = SessionStats(threshold, symbol="BTC", candles_kept=5)
+    ref = _ReferenceSession(threshold, symbol="BTC", candles_kept=5)
+    for batch in batches:
+        raised = batched.add_all(batch)
+        counted = [t for t in batch if not t.backfill]
+        ref_raised = [a for a in map(ref.add, counted) if a is not None]
+        assert raised == ref_raised
+        assert [a for a in map(one_by_one.add, counted) if a is not None] == ref_raised
+    assert _figures(batched) == _figures(one_by_one) == _figures(ref)
+
+
+class _ReferenceSession(SessionStats):
+    """The figures as first written, one trade at a time (max/min calls, ``is_whale``)."""
+
+    def add(self, trade: Trade) -> WhaleAlert | None:
+        p, q = trade.price, trade.qty
+        self.trades += 1
+        self.sum_pq += p * q
+        self.sum_q += q
+        self.cvd += q if trade.side == "buy" else -q
+        if p > self.high:
+            self.high = p
+        if p < self.low:
+            self.low = p
+        _reference_candle(self.minute, p, q, trade.ts_ms)
+        if is_whale(trade, self.whale_threshold):
+            alert = WhaleAlert(
+                trade.ts_ms, trade.exchange, self.symbol or trade.symbol, trade.side, p, q, p * q
+            )
+            self.alerts.append(alert)
+            return alert
+        return None
+
+
+def _reference_candle(builder: CandleBuilder, price: float, qty: float, ts_ms: int) -> None:
+    start = ts_ms - ts_ms % builder.interval_ms
+    rows = builder._rows
+    merge = _reference_merge
+    if rows and start < rows[-1][0]:
+        for row in reversed(rows):
+            if row[0] == start:
+                merge(row, price, qty)
+                return
+            if row[0] < start:
+                break
+        return
+    if rows and rows[-1][0] == start:
+        merge(rows[-1], price, qty)
+        return
+    if rows:
+        prev_close = rows[-1][4]
+        t = rows[-1][0] + builder.interval_ms
+        gaps = (start - t) // builder.interval_ms
+        if rows.maxlen is not None:
+            gaps = min(gaps, rows.maxlen)
+            t = start - gaps * builder.interval_ms
+        while t < start:
+            rows.append([t, prev_close, prev_close, prev_close, prev_close, 0.0, 0, 0.0])
+            t += builder.interval_ms
+    rows.append([start, price, price, price, price, qty, 1, price * qty])
+
+
+def _reference_merge(row: list[float], price: float, qty: float) -> None:
+    row[2] = max(row[2], price)
+    row[3] = min(row[3], price)
+    row[4] = price
+    row[5] += qty
+    row[6] += 1
+    row[7] += price * qty

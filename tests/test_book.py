@@ -307,3 +307,50 @@ def test_outside_top_never_hides_a_change_of_the_top(
     book.apply(d_bids, d_asks, 2)
     if book.outside_top(n, d_bids, d_asks):
         assert book.top(n) == before
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    initial=st.lists(level_update, max_size=20),
+    steps=st.lists(
+        st.one_of(
+            st.lists(level_update, max_size=8),  # a diff
+            st.integers(min_value=0, max_value=10),  # a venue's window: trim(depth)
+        ),
+        max_size=25,
+    ),
+    n=st.integers(min_value=1, max_value=12),
+    as_generators=st.booleans(),
+)
+def test_top_kept_between_diffs_is_always_the_book_top(
+    initial: list[tuple[str, float, float]],
+    steps: list[list[tuple[str, float, float]] | int],
+    n: int,
+    as_generators: bool,
+) -> None:
+    """top(n) asked after every change (as the pipeline does) equals the naive book's top,
+    whatever changed: prices at, above or below the nth level, removals, thin sides, trims."""
+    book = OrderBook("X")
+    ref = NaiveBook()
+    for side, price, qty in initial:
+        ref.set(side, price, qty)
+    book.replace(list(ref.bids.items()), list(ref.asks.items()), 1)
+    assert book.top(n) == ref.top(n)
+    for step in steps:
+        if isinstance(step, int):
+            book.trim(step)
+            ref.bids = dict(ref.top(step)[0])
+            ref.asks = dict(ref.top(step)[1])
+        else:
+            for side, price, qty in step:
+                ref.set(side, price, qty)
+            bids = [(p, q) for s, p, q in step if s == "bid"]
+            asks = [(p, q) for s, p, q in step if s == "ask"]
+            if as_generators:
+                book.apply((level for level in bids), (level for level in asks))
+            else:
+                book.apply(tuple(bids), tuple(asks))
+        assert book.top(n) == ref.top(n)
+        assert book.levels() == (ref.bids, ref.asks)
+    assert book.top(n + 1) == ref.top(n + 1)  # another n: computed afresh
+    assert book.top(n) == ref.top(n)
