@@ -158,6 +158,52 @@ def test_late_joiner_gets_the_current_book_at_once(
     wait_for(lambda: books(store) == expected, timeout=5, what="the late joiner's books")
 
 
+def test_late_joiner_while_the_images_lag_misses_nothing(
+    redis_server: RedisServer, started: Callable[[Any], Any]
+) -> None:
+    """Trades published between two tape images (written at most once a second) reach a reader
+    that joins before the next image, though nothing is published after it joins."""
+    market = ("mock", "BTCUSDT")
+    collector = MarketStore()
+    collector.update_book(*market, ((100.0, 1.0),), ((101.0, 1.0),), 1, time.time())
+
+    def add_trade(n: int) -> None:
+        now = time.time()
+        trade = Trade(*market, 100.5, 0.25, "buy", int(now * 1000), str(n), now)
+        collector.add_trades(*market, [trade])
+
+    def image_seen() -> int:
+        data = redis_server.send("HGET", schema.market_key(*market), "trades")
+        msg = schema.decode(data) if data else None
+        return msg.seen if isinstance(msg, schema.Trades) else -1
+
+    channel = redis.Redis.from_url(redis_server.url).pubsub()  # type: ignore[no-untyped-call]
+    channel.subscribe(schema.symbol_channel("BTCUSDT"))
+
+    def published_seen() -> int | None:
+        message = channel.get_message(timeout=0.05)
+        if message is None or message["type"] != "message":
+            return None
+        tick = schema.decode(message["data"])
+        assert isinstance(tick, schema.Tick)
+        return next((p.seen for p in tick.parts if isinstance(p, schema.Trades)), None)
+
+    add_trade(1)
+    # publications every 0.8 s, images every other one: the second publication lags its image
+    started(BusPublisher(collector, redis_server.url, interval=0.8, backoff=fast()))
+    assert wait_for(published_seen, what="the first publication") == 1
+    assert image_seen() == 1
+    add_trade(2)
+    add_trade(3)
+    assert wait_for(published_seen, what="the second publication") == 3
+    assert image_seen() == 1  # the tape image lags: a reader joining now must not stay behind
+    channel.close()
+    store = MarketStore()
+    started(BusReader(redis_server.url, store, ("BTCUSDT",), backoff=fast()))
+    wait_for(lambda: books(store) == books(collector), timeout=5, what="the late joiner's books")
+    assert store.snapshot().markets[market].trades == collector.snapshot().markets[market].trades
+
+
 def test_garbage_counted_and_skipped_unknown_version_refused(
     redis_server: RedisServer, started: Callable[[Any], Any]
 ) -> None:

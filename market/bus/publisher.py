@@ -7,6 +7,12 @@ two candles, new whale alerts and the ticker. Every ``heartbeat`` (1 s) it refre
 ownership of its markets, writes its heartbeat (feed statuses, book ages, refusals) and reads
 the readers' wants. Publishing never happens under the store's lock.
 
+Late joiners: before each publication the market's latest-value hash gets the new book and
+ticker, and either fresh trades, candles and alerts images (at most once a second, and as soon
+as the market goes quiet) or, while those lag, the new parts on the list beside the hash
+(``schema.since_key``). A reader that subscribes, then reads both, misses nothing published
+before its subscription and gets everything after it on the channel.
+
 Ownership: ``SET own:<exchange>:<symbol> <id> NX PX ttl`` in a Lua script that also refreshes
 it when already ours and increments the market's epoch when newly acquired. A second
 collector for the same market is refused: it does not publish that market and reports the
@@ -333,8 +339,6 @@ class BusPublisher:
             tick = schema.TickerPart(c=self.id, e=epoch, seq=seq, x=x, s=s, ticker=ticker)
             parts.append(tick)
             pipe.hset(hkey, "ticker", schema.encode(tick))
-        if parts:
-            pipe.publish(channel, schema.encode(schema.Tick(x=x, s=s, parts=tuple(parts))))
         if session.candles or session.alerts:  # copied: new trades, or an image tick
             candles = self._candles.setdefault(key, {})
             if images:
@@ -344,6 +348,9 @@ class BusPublisher:
             while len(candles) > SESSION_CANDLES:
                 del candles[min(candles)]
             self._alerts_image[key] = session.alerts
+        # Everything a late joiner reads is written before the tick is published: a reader
+        # that subscribes after the PUBLISH reads this cycle's parts from the hash or the list.
+        since = schema.since_key(hkey)
         if key in self._image_dirty and (images or not view.trades):
             # once a second, and as soon as a market goes quiet: a late joiner's tape is whole
             self._image_dirty.discard(key)
@@ -364,6 +371,17 @@ class BusPublisher:
                 )),
             })  # fmt: skip
             pipe.expire(hkey, int(IMAGE_TTL_S))
+            pipe.delete(since)  # after the images, which hold all it held
+        else:
+            # the images lag (rewritten at most once a second): what they miss goes on the
+            # market's list, so a reader joining in between misses nothing (nor stays behind
+            # for good when the market then goes quiet)
+            lagging = tuple(p for p in parts if not isinstance(p, schema.Book | schema.TickerPart))
+            if lagging:
+                pipe.rpush(since, schema.encode(schema.Tick(x=x, s=s, parts=lagging)))
+                pipe.expire(since, int(IMAGE_TTL_S))
+        if parts:
+            pipe.publish(channel, schema.encode(schema.Tick(x=x, s=s, parts=tuple(parts))))
         return 1 if parts else 0
 
     def _release(self, r: redis.Redis) -> None:

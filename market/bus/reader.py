@@ -2,11 +2,11 @@
 CLI lines render it.
 
 On every (re)connection it subscribes the control channel and its symbols' channels first,
-then reads the collectors' heartbeats and each market's latest-value hash (a late joiner has
-the current book at once), then follows the channels. Messages of one market carry the owner's
-epoch and the collector's store version: anything not newer than what the reader already has
-(an older owner, a message that crossed the image) is dropped, so two collectors' books never
-mix.
+then reads the collectors' heartbeats and each market's latest-value hash with the list of
+what its trades, candles and alerts images lag (a late joiner has the current book and tape at
+once), then follows the channels. Messages of one market carry the owner's epoch and the
+collector's store version: anything not newer than what the reader already has (an older
+owner, a message that crossed the image) is dropped, so two collectors' books never mix.
 
 Nothing stale is shown as live: when the owner of a market has sent no heartbeat for
 ``down_after`` (well within ``STALE_AFTER_SECONDS``), or the reader cannot reach Redis for
@@ -279,12 +279,17 @@ class BusReader:
         ]  # fmt: skip
         pipe = r.pipeline(transaction=False)
         for key in keys:
+            # the list before the hash: images rewritten in between hold all the list held
+            pipe.lrange(schema.since_key(key.decode(errors="replace")), 0, -1)
             pipe.hgetall(key)
-        for fields in pipe.execute() if keys else []:
+        replies = pipe.execute() if keys else []
+        for since, fields in zip(replies[::2], replies[1::2], strict=True):
             for name in (b"book", b"ticker", b"candles", b"alerts", b"trades"):
                 data = fields.get(name)
                 if data is not None:
                     self._on(data)
+            for data in since:  # what the images lag, oldest first (older parts are dropped)
+                self._on(data)
 
     # -- messages -----------------------------------------------------------------------------
 

@@ -34,9 +34,17 @@ def symbol_channel(symbol: str) -> str:
 
 
 def market_key(exchange: str, symbol: str) -> str:
-    """The latest-value hash of one market: fields ``book``, ``trades``, ``candles``,
-    ``ticker`` (a late joiner reads it once, then follows the channel)."""
+    """The latest-value hash of one market: fields ``book``, ``ticker`` (rewritten with every
+    change), ``trades``, ``candles``, ``alerts`` (images rewritten at most once a second; what
+    they lag is on ``since_key``). A late joiner reads it once, then follows the channel."""
     return f"{PREFIX}v:{exchange}:{symbol}"
+
+
+def since_key(market: str) -> str:
+    """The list beside the hash ``market`` (a ``market_key``): a ``tick`` of the market's
+    trades, candles and alerts parts for each publication since those images were last
+    written, oldest first; emptied when they are rewritten (at most a second's worth)."""
+    return PREFIX + "since:" + market.removeprefix(PREFIX + "v:")
 
 
 def owner_key(exchange: str, symbol: str) -> str:
