@@ -30,6 +30,12 @@ HEALTHY_AFTER_S = 10.0  # a connection that lasted this long resets the backoff
 Serve = Callable[[redis.Redis], None]
 
 
+def down_after(stale_after: float, heartbeat: float = 1.0) -> float:
+    """How long without a heartbeat before a collector is shown down: three heartbeats (or
+    half the staleness limit when longer), and always inside the limit."""
+    return min(max(3.0 * heartbeat, stale_after / 2.0), stale_after * 0.75)
+
+
 def client(url: str) -> redis.Redis:
     """A client that fails fast (no hidden retries); the caller's loop reconnects."""
     return redis.Redis.from_url(

@@ -32,7 +32,7 @@ import redis
 from market.analytics import Candle, WhaleAlert
 from market.backoff import Backoff
 from market.bus import schema
-from market.bus.link import Link, LinkState, redacted
+from market.bus.link import Link, LinkState, down_after, redacted
 from market.bus.publisher import new_id
 from market.errors import InvalidSymbol
 from market.events import FeedStatus
@@ -47,12 +47,6 @@ HEARTBEAT_S = 1.0
 SUBSCRIBE_WAIT_S = 10.0
 READER_TTL_S = 10.0  # a reader's heartbeat and wants expire this long after it stops
 ALERTS_KEPT = 20  # per market, as the collector's session keeps them
-
-
-def down_after(stale_after: float, heartbeat: float = 1.0) -> float:
-    """How long without a heartbeat before a collector is shown down: three heartbeats (or
-    half the staleness limit when longer), and always inside the limit."""
-    return min(max(3.0 * heartbeat, stale_after / 2.0), stale_after * 0.75)
 
 
 @dataclass(slots=True)

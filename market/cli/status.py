@@ -10,8 +10,8 @@ import time
 
 import orjson
 
+from market.bus.link import down_after
 from market.bus.ops import bus_status
-from market.bus.reader import down_after
 from market.cli.args import PROG
 from market.errors import SettingsError
 from market.settings import Settings
