@@ -14,7 +14,7 @@ from market.bench import STAGES, bench, run
 from market.recording import Recorder
 from market.venues import SESSIONS
 from tests.conftest import shared_fixture
-from tests.fakes.binance import TrueBook
+from tests.fakes.server import TrueBook
 from tests.helpers.cli import cli
 from tests.helpers.recordings import T0_NS, bybit_recording, write
 

@@ -31,16 +31,14 @@ from typing import Any, Literal
 
 import orjson
 
-from tests.fakes.binance import (
+from tests.fakes.rest import RestServer, TradeLog, minute_candles
+from tests.fakes.server import (
     Conn,
     FakeServer,
     Frame,
     Keyed,
-    RestServer,
-    TradeLog,
     TrueBook,
     dumps,
-    minute_candles,
 )
 
 DEPTH = 50

@@ -29,15 +29,14 @@ from typing import Any, Literal
 
 import orjson
 
-from tests.fakes.binance import (
+from tests.fakes.rest import RestServer, minute_candles
+from tests.fakes.server import (
     Conn,
     FakeServer,
     Frame,
     Keyed,
-    RestServer,
     TrueBook,
     dumps,
-    minute_candles,
 )
 
 GREETING = "Websocket connection established."
