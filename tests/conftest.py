@@ -119,15 +119,16 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    """The real page on the simulated feed (seeded); its worker is stopped afterwards."""
+def page(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[AppTest]:
+    """The real page on the simulated feed (seeded); its worker is stopped afterwards. The
+    symbols: the test module's ``PAGE_SYMBOLS``, else BTCUSDT and ETHUSDT."""
     from streamlit.testing.v1 import AppTest
 
     from app.runtime import stop_workers
     from tests.helpers.apptest import MAIN, RUN_TIMEOUT
 
     monkeypatch.setenv("MARKET_EXCHANGE", "mock")
-    monkeypatch.setenv("MARKET_SYMBOLS", "BTCUSDT,ETHUSDT")
+    monkeypatch.setenv("MARKET_SYMBOLS", getattr(request.module, "PAGE_SYMBOLS", "BTCUSDT,ETHUSDT"))
     monkeypatch.setenv("MOCK_SEED", "42")
     monkeypatch.chdir(ROOT)
     stop_workers()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from app.components.overview_data import (
 )
 from app.components.selection import Selection
 from app.components.status import SIMULATED_BANNER
-from app.runtime import get_worker, stop_workers
+from app.runtime import get_worker
 from market.events import FeedStatus, Ticker, Trade
 from market.store import MarketStore
 from market.views import MarketKey, MarketView
@@ -547,19 +546,7 @@ def test_overview_fragment_without_markets() -> None:
 # -- the real page: navigation, the simulated feed --------------------------------------------
 
 
-@pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    """The real page on the simulated feed (seeded); its worker is stopped afterwards."""
-    monkeypatch.setenv("MARKET_EXCHANGE", "mock")
-    monkeypatch.setenv("MARKET_SYMBOLS", "BTCUSDT,ETHUSDT,SOLUSDT")
-    monkeypatch.setenv("MOCK_SEED", "42")
-    monkeypatch.chdir(ROOT)
-    stop_workers()
-    at = AppTest.from_file(MAIN, default_timeout=RUN_TIMEOUT)
-    try:
-        yield at
-    finally:
-        stop_workers()
+PAGE_SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT"  # the page fixture (conftest.py) watches these
 
 
 def test_overview_page_matches_the_store(page: AppTest) -> None:
