@@ -22,7 +22,7 @@ from market.pipeline import Pipeline
 from market.replay import ReplaySession
 from market.settings import REPLAY, Settings
 from market.sync import SequencedSync
-from market.venues import BY_NAME, SIMULATED
+from market.venues import SIMULATED, SIMULATOR
 from market.venues.base import Simulator
 
 if TYPE_CHECKING:
@@ -159,10 +159,6 @@ class Feed:
         self.health = Health(self.exchange, settings.stale_after)
         self.health.symbols = settings.symbols
         self._sim_restart: set[str] = set()  # simulated markets to start afresh
-        simulator = BY_NAME[SIMULATED].simulator  # the stand-in's markets, for any feed
-        if simulator is None:
-            raise TypeError(f"the simulated venue {SIMULATED!r} declares no simulator")
-        self._simulator = simulator
 
     def venue(self, symbol: str) -> str:
         """The venue's name of the user's ``symbol``."""
@@ -205,7 +201,7 @@ class Feed:
             for symbol in pipeline.symbols:
                 sim = sims.get(symbol)
                 if sim is None or symbol in self._sim_restart:
-                    sim = sims[symbol] = self._simulator((symbol,), seed_of(seed, symbol))
+                    sim = sims[symbol] = SIMULATOR((symbol,), seed_of(seed, symbol))
                     events.extend(sim.start(now))
                 else:
                     events.extend(sim.step(now))

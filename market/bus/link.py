@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from market.backoff import Backoff
-from market.redact import redact_url
+from market.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,9 @@ class Link:
 
 
 def describe(exc: BaseException) -> str:
+    """A short reason for a Redis error (any URL in it redacted)."""
     text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text[:80]}"
+    return redact_text(f"{type(exc).__name__}: {text[:80]}")
 
 
 def redacted(url: str) -> str:

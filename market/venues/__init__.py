@@ -11,15 +11,14 @@ socket, no session, the same events (``market.feed.SimulatedFeed``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from market.errors import SettingsError
 from market.settings import declare
 
 # The registry: one name a venue (each module registers its VENUE as it is imported).
 from market.venues import binance, bybit, hyperliquid, mock  # noqa: F401
-from market.venues.base import Session, Venue, registered
+from market.venues.base import Session, Simulator, Venue, registered
 
 VENUES: tuple[Venue, ...] = registered()  # in the order imported above
 DEFAULT = binance.EXCHANGE  # MARKET_EXCHANGE's default
@@ -27,17 +26,12 @@ declare(*VENUES, default=DEFAULT)
 
 BY_NAME: dict[str, Venue] = {v.name: v for v in VENUES}
 SESSIONS: dict[str, type[Session]] = {v.name: v.session for v in VENUES if v.session is not None}
-SIMULATED: str = next(v.name for v in VENUES if v.simulated)  # the fallback's venue
+_SIMULATED = next(v for v in VENUES if v.simulated)  # the fallback's venue
+if _SIMULATED.simulator is None:
+    raise TypeError(f"the simulated venue {_SIMULATED.name!r} declares no simulator")
+SIMULATED: str = _SIMULATED.name
+SIMULATOR: Callable[[tuple[str, ...], int | None], Simulator] = _SIMULATED.simulator
 RECORDABLE: tuple[str, ...] = tuple(v.name for v in VENUES if v.recordable)
-
-
-def venue(name: str) -> Venue:
-    """The declaration of venue ``name``; ``SettingsError`` naming the known ones."""
-    try:
-        return BY_NAME[name]
-    except KeyError:
-        known = ", ".join(BY_NAME)
-        raise SettingsError(f"{name[:40]!r}: not a venue (known: {known})") from None
 
 
 def display(name: str) -> str:
