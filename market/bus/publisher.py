@@ -379,6 +379,7 @@ class BusPublisher:
             lagging = tuple(p for p in parts if not isinstance(p, schema.Book | schema.TickerPart))
             if lagging:
                 pipe.rpush(since, schema.encode(schema.Tick(x=x, s=s, parts=lagging)))
+                pipe.ltrim(since, -schema.SINCE_KEPT, -1)
                 pipe.expire(since, int(IMAGE_TTL_S))
         if parts:
             pipe.publish(channel, schema.encode(schema.Tick(x=x, s=s, parts=tuple(parts))))

@@ -274,7 +274,7 @@ class BusReader:
         pipe = r.pipeline(transaction=False)
         for key in keys:
             # the list before the hash: images rewritten in between hold all the list held
-            pipe.lrange(schema.since_key(key.decode(errors="replace")), 0, -1)
+            pipe.lrange(schema.since_key(key.decode(errors="replace")), -schema.SINCE_KEPT, -1)
             pipe.hgetall(key)
         replies = pipe.execute() if keys else []
         for since, fields in zip(replies[::2], replies[1::2], strict=True):

@@ -40,6 +40,11 @@ def market_key(exchange: str, symbol: str) -> str:
     return f"{PREFIX}v:{exchange}:{symbol}"
 
 
+# the most ticks a since list keeps (and a reader reads): ~10 s of publications, ten times what
+# the images lag; bounded on both sides whatever another publisher on the Redis wrote there
+SINCE_KEPT = 100
+
+
 def since_key(market: str) -> str:
     """The list beside the hash ``market`` (a ``market_key``): a ``tick`` of the market's
     trades, candles and alerts parts for each publication since those images were last
